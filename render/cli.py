@@ -1,0 +1,162 @@
+"""The ``render`` command: parse arguments, run the pipeline, print, return an exit code.
+
+It holds no logic of its own; every input mistake arrives as a ``RenderError`` and leaves
+as one paragraph on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from render import __version__
+from render.errors import EXIT_OK, RenderError
+from render.pipeline import RenderResult, render_session
+from render.session import LoadOptions, load_session
+
+EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
+
+DESCRIPTION = """\
+Render a session file: validate it against the session schema, mix its stems and write
+the mix to the output folder. The same session and stems always give the same bytes.
+"""
+
+EPILOG = """\
+outputs:
+  Files go to --out DIR, else the session's output.dir, else out/ beside the session file.
+  The mix is written as mix.wav (24-bit, TPDF dither) unless output.mix says otherwise.
+  Every file is written to a temporary name and renamed when complete: an interrupted
+  render leaves no partial file. An output folder may not contain or equal an input.
+
+exit status:
+  0  the session rendered (or, with --check, is valid)
+  1  input error: the session, a stem or an output folder is wrong; every problem is
+     listed as FILE:LINE:COLUMN: KEY: message
+  2  usage error: the command line itself is wrong
+  3  QC failure (reserved for the QC pass)
+  4  verification mismatch (reserved for --verify)
+  130 interrupted (Ctrl-C or SIGTERM); nothing partial is left behind
+
+examples:
+  render sessions/demo/session.yaml
+  render --check sessions/*/session.yaml     validate, e.g. in a pre-commit hook
+  render song.yaml --out build/ --jobs 2 --quiet
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="render",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "sessions",
+        metavar="SESSION",
+        nargs="+",
+        type=Path,
+        help="session file(s) (YAML, format version 1)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help="write outputs to DIR instead of the session's output folder",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="validate only: report every problem, render nothing, touch no file",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument(
+        "--jobs",
+        metavar="N",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="tracks rendered at once (default: the number of CPU cores); "
+        "the output is identical for every N",
+    )
+    parser.add_argument(
+        "--allow-outside-paths",
+        action="store_true",
+        help="let stems and files referenced by a session lie outside the session's folder",
+    )
+    parser.add_argument("--version", action="version", version=f"render {__version__}")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.out is not None and len(args.sessions) > 1:
+        print(
+            "render: --out takes one session; got several (their outputs would collide)",
+            file=sys.stderr,
+        )
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)
+    status = EXIT_OK
+    for session_path in args.sessions:
+        try:
+            _run_one(session_path, args)
+        except RenderError as e:
+            print(e, file=sys.stderr)
+            status = max(status, e.exit_code)
+        except KeyboardInterrupt:
+            print(
+                f"render: interrupted while rendering {session_path}; no partial output was left",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+    return status
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_one(session_path: Path, args: argparse.Namespace) -> None:
+    options = LoadOptions(allow_outside_paths=args.allow_outside_paths, out_dir=args.out)
+    session = load_session(session_path, options)
+    if args.check:
+        if not args.quiet:
+            print(f"{session_path}: valid ({len(session.tracks)} tracks)")
+        return
+    started = time.perf_counter()
+    result = render_session(session, args.jobs)
+    if not args.quiet:
+        print(summary(session_path, result, time.perf_counter() - started))
+
+
+def summary(session_path: Path, result: RenderResult, elapsed_s: float) -> str:
+    """The terminal summary of one render (wall-clock time appears here, never in files)."""
+    lines = [
+        f"{result.session.title} ({session_path})",
+        f"  tracks  {len(result.tracks)} heard: {', '.join(result.tracks)}",
+        f"  length  {result.duration_s:.3f} s at {result.session.sample_rate} Hz",
+        f"  mix     {result.loudness_lufs:.1f} LUFS integrated, sample peak "
+        f"{result.peak_dbfs:.1f} dBFS",
+    ]
+    lines += [f"  wrote   {file.path} ({file.description})" for file in result.files]
+    lines += [f"  note    {note}" for note in result.notes]
+    speed = result.duration_s / elapsed_s if elapsed_s > 0 else float("inf")
+    lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Gain, pan and fades: the channel strip's static level math.
+
+Pan laws: a mono source is placed with the constant-power sine/cosine law, so its power is
+the same at every position and the centre is -3.01 dB per side (the common console law;
+see e.g. Bartlett & Bartlett, "Practical Recording Techniques", on pan-pot laws). A stereo
+source is balanced: the centre leaves both sides at unity, and turning towards one side
+attenuates the other along the same sine/cosine curve, scaled so the near side stays at unity.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+
+FadeCurve = Literal["linear", "equal_power", "exponential", "s_curve"]
+_EXPONENTIAL_RANGE = math.log(1000.0)
+"""The exponential fade spans 60 dB (a factor of 1000) before it is pinned to silence."""
+
+
+def db_to_gain(level_db: float) -> float:
+    """Decibels to a linear amplitude factor (``-inf`` dB is silence): the one conversion."""
+    return 0.0 if level_db == -math.inf else 10.0 ** (level_db / 20.0)
+
+
+def gain_to_db(gain: float) -> float:
+    """A linear amplitude factor to decibels (silence is ``-inf``)."""
+    return -math.inf if gain <= 0.0 else 20.0 * math.log10(gain)
+
+
+def pan_gains(pan: float, channels: int) -> tuple[float, float]:
+    """Left and right gains for ``pan`` in [-1, 1] (-1 hard left) applied to a source of
+    ``channels`` (1: constant-power pan; 2: balance)."""
+    angle = (pan + 1.0) * math.pi / 4.0
+    # cos(pi/2) is 6e-17, not 0: snap it, so that hard right is exactly silent on the left.
+    left, right = (0.0 if abs(g) < 1e-15 else g for g in (math.cos(angle), math.sin(angle)))
+    if channels == 1:
+        return left, right
+    return min(1.0, math.sqrt(2.0) * left), min(1.0, math.sqrt(2.0) * right)
+
+
+def fade_in_gains(n: int, curve: FadeCurve) -> np.ndarray:
+    """Gain of each of the ``n`` samples of a fade-in, rising from exactly 0 towards 1.
+
+    Sample ``k`` sits at ``t = k / n``; the first sample after the fade has gain 1. A fade-out
+    is the same ramp reversed, so its last sample is 0.
+    """
+    t = np.arange(n, dtype=np.float64) / n
+    if curve == "linear":
+        return t
+    if curve == "equal_power":
+        return np.sin(t * (math.pi / 2.0))
+    if curve == "s_curve":
+        return 0.5 - 0.5 * np.cos(t * math.pi)
+    return np.expm1(_EXPONENTIAL_RANGE * t) / math.expm1(_EXPONENTIAL_RANGE)

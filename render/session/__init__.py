@@ -1,0 +1,34 @@
+"""Loading a session file: YAML with line marks → schema → semantic checks → typed model.
+
+``load_session`` is the only entry point; it either returns a ``Session`` or raises a
+``SessionError`` listing every problem found, each with file, line, column and key path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from render.errors import SessionError
+from render.session.build import build_session
+from render.session.checks import LoadOptions, SessionChecks, resolve_output_dir
+from render.session.model import Session
+from render.session.support import unsupported_features
+from render.session.validate import validate
+from render.session.yaml_source import load_yaml_file
+
+SESSION_SCHEMA = "session.schema.json"
+
+__all__ = ["LoadOptions", "Session", "load_session"]
+
+
+def load_session(path: Path, options: LoadOptions | None = None) -> Session:
+    """Read, validate and model the session at ``path`` (as the user wrote it, for messages)."""
+    options = options or LoadOptions()
+    document = load_yaml_file(path, str(path))
+    problems = validate(document, SESSION_SCHEMA)
+    problems += SessionChecks(document, path, options).run()
+    if not problems:
+        problems += unsupported_features(document)
+    if problems:
+        raise SessionError(problems)
+    return build_session(document.data, path, resolve_output_dir(document, path, options))

@@ -1,0 +1,54 @@
+"""Session features that are valid but not rendered yet: each is refused, never ignored.
+
+The schema describes the whole of session format v1; the engine grows into it. Until a
+feature renders, a session that uses it fails with a located "not rendered yet" error, so
+nobody ships a mix that silently lacks the compressor they wrote. Remove an entry from this
+module in the same change that makes the engine render it.
+"""
+
+from __future__ import annotations
+
+from render.errors import Diagnostic
+from render.session.checks import PCM_FORMATS, mapping, strips
+from render.session.yaml_source import YamlDocument
+
+_LATER = "not rendered yet by this version of render; remove it to render the session"
+
+
+def unsupported_features(document: YamlDocument) -> list[Diagnostic]:
+    """A located error for every feature of the session that this engine cannot render."""
+    data = mapping(document.data)
+    problems: list[Diagnostic] = []
+
+    def refuse(path: tuple, what: str) -> None:
+        problems.append(document.diagnostic(path, f"{what} {_LATER}", of_key=True))
+
+    for section, name, settings in strips(data):
+        if section == "buses":
+            refuse((section, name), "a bus is")
+            continue
+        for feature, what in (
+            ("inserts", "an insert effect is"),
+            ("sends", "a send is"),
+            ("automation", "automation is"),
+        ):
+            if settings.get(feature):
+                refuse((section, name, feature), what)
+        if settings.get("out", "mix") != "mix":
+            refuse((section, name, "out"), "routing to a bus is")
+    if mapping(data.get("mix")).get("inserts"):
+        refuse(("mix", "inserts"), "a mix-bus insert effect is")
+    if "mastering" in data:
+        refuse(("mastering",), "mastering is")
+    output = mapping(data.get("output"))
+    if "master" in output:
+        refuse(("output", "master"), "a master deliverable is")
+    written = output.get("mix", [])
+    for index, deliverable in enumerate(written if isinstance(written, list) else [written]):
+        path = ("output", "mix", index) if isinstance(written, list) else ("output", "mix")
+        deliverable = mapping(deliverable)
+        if deliverable.get("format", "wav") not in PCM_FORMATS:
+            refuse((*path, "format"), f"a {deliverable.get('format')} mix is")
+        if deliverable.get("dither") == "tpdf_shaped":
+            refuse((*path, "dither"), "noise-shaped dither is")
+    return problems
