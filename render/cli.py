@@ -138,7 +138,8 @@ def _run_one(session_path: Path, args: argparse.Namespace) -> None:
     session = load_session(session_path, options)
     if args.check:
         if not args.quiet:
-            print(f"{session_path}: valid ({len(session.tracks)} tracks)")
+            count = len(session.tracks)
+            print(f"{session_path}: valid ({count} track{'s' if count != 1 else ''})")
         return
     started = time.perf_counter()
     result = render_session(session, args.jobs)

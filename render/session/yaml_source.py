@@ -140,14 +140,18 @@ class _Walker:
     def walk(self, node: yaml.Node, path: KeyPath) -> Any:
         self.nodes_seen += 1
         if self.nodes_seen > MAX_NODES:
-            self.problem(
-                node,
-                path,
+            # Aliased nodes carry the marks of their anchor, not of their use: point at the
+            # top-level key whose value expanded too far, which is where the reader can act.
+            mark = self.key_marks.get(path[:1], _mark_of(node))
+            message = (
                 f"the document expands to more than {MAX_NODES:,} values; aliases (*name) that "
-                "refer to aliases multiply, so this looks like an alias bomb. Expected a session "
-                "of ordinary size",
+                "refer to aliases multiply, so this looks like an alias bomb. Expected a "
+                "session of ordinary size"
             )
-            raise SessionError(self.problems[-1:])
+            location = Diagnostic(
+                self.label, mark.line, mark.column, format_path(path[:1]), message
+            )
+            raise SessionError([location])
         self.value_marks.setdefault(path, _mark_of(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)

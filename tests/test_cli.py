@@ -1,0 +1,197 @@
+"""The command line end to end: the demo renders reproducibly, every failure is one clear
+paragraph with the documented exit code, and no failure leaves a partial file behind."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+import soundfile as sf
+
+from render import audio_io
+from render.cli import main
+from render.measure import integrated_loudness_lufs
+
+REPO = Path(__file__).parent.parent
+DEMO = REPO / "sessions" / "demo"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file below ``folder`` with its size and modification time in nanoseconds."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.fixture(scope="module")
+def demo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the demo session, so tests never write into the repository."""
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    shutil.copytree(DEMO, folder, ignore=shutil.ignore_patterns("out"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo_mix(demo_copy: Path) -> Path:
+    assert main([str(demo_copy / "session.yaml"), "--quiet"]) == 0
+    return demo_copy / "out" / "mix.wav"
+
+
+def test_demo_mix_is_plausible(demo_mix: Path) -> None:
+    """Not silent, not clipped: a 24-bit stereo mix of the whole song."""
+    x, rate = sf.read(str(demo_mix), always_2d=True)
+    info = sf.info(str(demo_mix))
+    assert (rate, info.channels, info.subtype) == (48_000, 2, "PCM_24")
+    assert x.shape[0] == 1_227_428  # the stems' length (fixtures' song.json)
+    assert 20 * math.log10(np.max(np.abs(x))) < 0.0
+    assert -30.0 < integrated_loudness_lufs(x.T, rate) < -10.0
+
+
+def test_loudness_agrees_with_ffmpeg(demo_mix: Path) -> None:
+    """Our integrated loudness of the mix is within 0.1 LU of ffmpeg's ebur128 meter (an
+    independent BS.1770 implementation; it prints one decimal, hence 0.1)."""
+    result = subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(demo_mix),
+            "-af",
+            "ebur128",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    theirs = float(re.findall(r"I:\s+(-?[\d.]+) LUFS", result.stderr)[-1])
+    x, rate = sf.read(str(demo_mix), always_2d=True)
+    assert integrated_loudness_lufs(x.T, rate) == pytest.approx(theirs, abs=0.1)
+
+
+def test_two_renders_are_byte_identical(demo_copy: Path, demo_mix: Path, tmp_path: Path) -> None:
+    first = sha256(demo_mix)
+    assert (
+        main(
+            [
+                str(demo_copy / "session.yaml"),
+                "--quiet",
+                "--jobs",
+                "1",
+                "--out",
+                str(tmp_path / "again"),
+            ]
+        )
+        == 0
+    )
+    assert sha256(tmp_path / "again" / "mix.wav") == first
+
+
+def test_check_touches_no_file(demo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = tree(demo_copy)
+    assert main(["--check", str(demo_copy / "session.yaml")]) == 0
+    assert tree(demo_copy) == before
+    assert "valid (5 tracks)" in capsys.readouterr().out
+
+
+def test_bad_session_exits_1_with_located_errors(tmp_path: Path) -> None:
+    """Through a real process: one paragraph per error on stderr, no traceback, no output."""
+    session = tmp_path / "song.yaml"
+    session.write_text("version: 1\ntracks:\n  kick: {stem: kick.wav, gain: -3 dbb}\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "render", str(session)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert f"{session}:3:32: tracks.kick.gain: expected a level in dB" in run.stderr
+    assert f"{session}:3:16: tracks.kick.stem: the file does not exist" in run.stderr
+    assert run.stderr.rstrip().endswith("2 errors in the session; nothing was rendered.")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("arguments", [["--jobs", "0", "x.yaml"], [], ["--bogus", "x.yaml"]])
+def test_usage_errors_exit_2(arguments: list[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(arguments)
+    assert raised.value.code == 2
+
+
+def test_missing_session_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "nope.yaml")]) == 1
+    assert "nope.yaml: cannot read the file" in capsys.readouterr().err
+
+
+def test_out_may_not_overwrite_an_input(
+    demo_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = tree(demo_copy)
+    assert main([str(demo_copy / "session.yaml"), "--out", str(demo_copy / "stems")]) == 1
+    assert "--out: the output folder" in capsys.readouterr().err
+    assert tree(demo_copy) == before
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, OSError(28, "No space left on device")])
+def test_interrupted_write_leaves_previous_output_intact(
+    demo_copy: Path,
+    demo_mix: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: BaseException,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A write that dies half-way (Ctrl-C, full disk) leaves the previous mix untouched and
+    no temporary file; the user gets one line, not a traceback."""
+    previous = sha256(demo_mix)
+    real_write = sf.write
+
+    def dying_write(path: str, frames: np.ndarray, *args: object, **kwargs: object) -> None:
+        real_write(path, frames[: len(frames) // 2], *args, **kwargs)
+        raise failure
+
+    monkeypatch.setattr(audio_io.sf, "write", dying_write)
+    status = main([str(demo_copy / "session.yaml"), "--quiet"])
+    assert status == (130 if failure is KeyboardInterrupt else 1)
+    assert sha256(demo_mix) == previous
+    assert sorted(os.listdir(demo_mix.parent)) == ["mix.wav"]
+    error = capsys.readouterr().err
+    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_failed_first_render_leaves_no_output_folder(
+    demo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audio_io.sf, "write", full_disk)
+    out = tmp_path / "fresh"
+    assert main([str(demo_copy / "session.yaml"), "--quiet", "--out", str(out)]) == 1
+    assert not out.exists()
+
+
+def test_24_bit_quantisation_error_is_bounded_by_tpdf(rng: np.random.Generator) -> None:
+    """TPDF dither of ±1 LSB plus rounding keeps every sample within 1.5 LSB of the float
+    signal, with zero mean error (Vanderkooy & Lipshitz 1987)."""
+    x = rng.uniform(-0.9, 0.9, (2, 200_000))
+    codes = audio_io.quantise(x, 24, np.random.default_rng(0), "tpdf")
+    error = (codes.astype(np.float64) / 2**31) - x
+    lsb = 2.0**-23
+    assert np.max(np.abs(error)) <= 1.5 * lsb
+    assert abs(np.mean(error)) < 0.01 * lsb
+    assert np.std(error) == pytest.approx(lsb * math.sqrt(1 / 12 + 1 / 6), rel=0.02)

@@ -1,0 +1,148 @@
+"""The channel strip is exact: rendered samples equal their closed-form values.
+
+Stems are written as 64-bit float WAV so the file adds no error; the tolerance of 1e-9 is
+far below one 24-bit step (1.2e-7) and only absorbs floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from render.mix import render_mix
+from render.session import load_session
+from tests.conftest import SAMPLE_RATE, sine, write_stem
+
+ATOL = 1e-9
+
+
+def mix_of(folder: Path, tracks_yaml: str, extra: str = "", jobs: int = 2) -> np.ndarray:
+    session = folder / "session.yaml"
+    session.write_text(f"version: 1\nstems: stems\n{extra}tracks:\n{tracks_yaml}")
+    return render_mix(load_session(session), jobs).audio
+
+
+@pytest.fixture
+def stems(tmp_path: Path) -> Path:
+    """tone.wav: mono 1 kHz sine at 0.5; dc.wav: mono 0.5 for 1 s; wide.wav: stereo noise."""
+    write_stem(tmp_path / "stems" / "tone.wav", sine(1000.0, 1.0))
+    write_stem(tmp_path / "stems" / "dc.wav", np.full((1, SAMPLE_RATE), 0.5))
+    noise = np.random.default_rng(1).uniform(-0.5, 0.5, (2, SAMPLE_RATE))
+    write_stem(tmp_path / "stems" / "wide.wav", noise)
+    return tmp_path
+
+
+@pytest.mark.parametrize("gain_db", [0.0, -6.0, -20.5, 3.0])
+@pytest.mark.parametrize("pan", ["C", "L30", "R100", "L100", "R45"])
+def test_mono_gain_and_constant_power_pan(stems: Path, gain_db: float, pan: str) -> None:
+    mix = mix_of(stems, f"  t: {{stem: tone.wav, gain: {gain_db} dB, pan: {pan}}}\n")
+    position = {"C": 0.0, "L30": -0.3, "R100": 1.0, "L100": -1.0, "R45": 0.45}[pan]
+    angle = (position + 1) * math.pi / 4
+    gain = 10 ** (gain_db / 20)
+    x = sine(1000.0, 1.0)[0]
+    np.testing.assert_allclose(mix[0], x * gain * math.cos(angle), atol=ATOL)
+    np.testing.assert_allclose(mix[1], x * gain * math.sin(angle), atol=ATOL)
+
+
+def test_pan_law_figures(stems: Path) -> None:
+    """Centre is -3.01 dB per side; hard left leaves the right side exactly silent."""
+    centre = mix_of(stems, "  t: {stem: dc.wav}\n")
+    assert 20 * math.log10(centre[0, 0] / 0.5) == pytest.approx(-3.0103, abs=1e-4)
+    hard_left = mix_of(stems, "  t: {stem: dc.wav, pan: L100}\n")
+    assert np.all(hard_left[1] == 0.0) and np.allclose(hard_left[0], 0.5, atol=ATOL)
+    hard_right = mix_of(stems, "  t: {stem: dc.wav, pan: R100}\n")
+    assert np.all(hard_right[0] == 0.0)
+
+
+@pytest.mark.parametrize("pan", [0.0, 0.5, -0.8])
+def test_stereo_balance(stems: Path, pan: float) -> None:
+    """Balance keeps the near side at unity and turns the far side down (sin/cos scaled by √2)."""
+    mix = mix_of(stems, f"  t: {{stem: wide.wav, pan: {pan}}}\n")
+    noise = np.random.default_rng(1).uniform(-0.5, 0.5, (2, SAMPLE_RATE))
+    angle = (pan + 1) * math.pi / 4
+    left = min(1.0, math.sqrt(2) * math.cos(angle))
+    right = min(1.0, math.sqrt(2) * math.sin(angle))
+    np.testing.assert_allclose(mix, noise * np.array([[left], [right]]), atol=ATOL)
+
+
+def test_impulse_start_offset_polarity_and_mix_gain(tmp_path: Path) -> None:
+    impulse = np.zeros((1, 100))
+    impulse[0, 10] = 0.8
+    write_stem(tmp_path / "stems" / "click.wav", impulse)
+    mix = mix_of(
+        tmp_path,
+        "  a: {stem: click.wav, start: 0.5 s, pan: L100, polarity: inverted}\n",
+        extra="mix: {gain: -6 dB}\n",
+    )
+    at = SAMPLE_RATE // 2 + 10
+    assert mix.shape == (2, SAMPLE_RATE // 2 + 100)
+    assert mix[0, at] == pytest.approx(-0.8 * 10 ** (-6 / 20), abs=ATOL)
+    assert np.count_nonzero(mix) == 1
+
+
+def test_trim_and_linear_fades(stems: Path) -> None:
+    """Trim cuts the stem to [0.25 s, 0.75 s); a 0.1 s linear fade ramps k/n from exact 0."""
+    mix = mix_of(
+        stems,
+        "  t: {stem: dc.wav, pan: L100, trim: {start: 0.25 s, end: 0.75 s}, "
+        "fade_in: 0.1 s, fade_out: 0.1 s}\n",
+    )
+    n = SAMPLE_RATE // 10
+    assert mix.shape[1] == SAMPLE_RATE // 2
+    ramp = 0.5 * np.arange(n) / n
+    np.testing.assert_allclose(mix[0, :n], ramp, atol=ATOL)
+    np.testing.assert_allclose(mix[0, -n:], ramp[::-1], atol=ATOL)
+    np.testing.assert_allclose(mix[0, n:-n], 0.5, atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    ("curve", "midpoint"),
+    [
+        ("linear", 0.5),
+        ("equal_power", math.sin(math.pi / 4)),
+        ("s_curve", 0.5),
+        ("exponential", (math.sqrt(1000) - 1) / 999),
+    ],
+)
+def test_fade_curves_at_their_midpoint(stems: Path, curve: str, midpoint: float) -> None:
+    mix = mix_of(
+        stems, f"  t: {{stem: dc.wav, pan: L100, fade_in: {{length: 1 s, curve: {curve}}}}}\n"
+    )
+    assert mix[0, 0] == 0.0
+    assert mix[0, SAMPLE_RATE // 2] == pytest.approx(0.5 * midpoint, abs=ATOL)
+
+
+def test_mute_and_solo_behave_like_a_console(stems: Path) -> None:
+    tracks = "  a: {stem: dc.wav, pan: L100}\n  b: {stem: dc.wav, pan: R100, %s}\n"
+    muted = mix_of(stems, tracks % "mute: true")
+    assert np.all(muted[1] == 0.0) and np.all(muted[0] > 0.49)
+    soloed = mix_of(stems, tracks % "solo: true")
+    assert np.all(soloed[0] == 0.0) and np.all(soloed[1] > 0.49)
+
+
+def test_resampled_stem_keeps_pitch_and_level(tmp_path: Path) -> None:
+    """A 44.1 kHz stem in a 48 kHz session plays at the same pitch and level (soxr VHQ)."""
+    write_stem(tmp_path / "stems" / "tone.wav", sine(1000.0, 1.0, sample_rate=44_100), 44_100)
+    session = tmp_path / "session.yaml"
+    session.write_text("version: 1\nstems: stems\ntracks:\n  t: {stem: tone.wav, pan: L100}\n")
+    mix = render_mix(load_session(session), 1)
+    assert mix.audio.shape[1] == SAMPLE_RATE
+    assert any("resampled" in note for note in mix.notes)
+    middle = mix.audio[0, 4800:-4800]  # away from the resampler's edge transients
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(middle.size)))
+    peak_hz = np.argmax(spectrum) * SAMPLE_RATE / middle.size
+    assert peak_hz == pytest.approx(1000.0, abs=SAMPLE_RATE / middle.size)
+    assert np.sqrt(2 * np.mean(middle**2)) == pytest.approx(0.5, rel=1e-3)
+
+
+def test_jobs_do_not_change_a_bit(stems: Path) -> None:
+    """Tracks are summed in session order whatever order threads finish in."""
+    tracks = "".join(
+        f"  t{i}: {{stem: wide.wav, gain: -{i}.3 dB, pan: {i / 10}}}\n" for i in range(7)
+    )
+    one = mix_of(stems, tracks, jobs=1)
+    four = mix_of(stems, tracks, jobs=4)
+    assert one.tobytes() == four.tobytes()
