@@ -147,6 +147,12 @@ def _run_one(session_path: Path, args: argparse.Namespace) -> None:
         print(summary(session_path, result, time.perf_counter() - started))
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
 def summary(session_path: Path, result: RenderResult, elapsed_s: float) -> str:
     """The terminal summary of one render (wall-clock time appears here, never in files)."""
     lines = [
@@ -156,7 +162,7 @@ def summary(session_path: Path, result: RenderResult, elapsed_s: float) -> str:
         f"  mix     {result.loudness_lufs:.1f} LUFS integrated, sample peak "
         f"{result.peak_dbfs:.1f} dBFS",
     ]
-    lines += [f"  wrote   {file.path} ({file.description})" for file in result.files]
+    lines += [f"  wrote   {_shown(file.path)} ({file.description})" for file in result.files]
     lines += [f"  note    {note}" for note in result.notes]
     speed = result.duration_s / elapsed_s if elapsed_s > 0 else float("inf")
     lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
