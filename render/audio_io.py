@@ -66,7 +66,9 @@ def read_stem(path: Path, sample_rate: int) -> tuple[np.ndarray, StemInfo]:
     try:
         data, _ = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
-        raise AudioInputError(f"{path}: cannot decode the audio ({_reason(e)})") from e
+        raise AudioInputError(
+            f"{path}: cannot decode the audio ({_reason(e)}); the file may be truncated or damaged"
+        ) from e
     if data.shape[0] < info.frames:
         raise AudioInputError(
             f"{path}: the file is truncated: its header promises {info.frames} frames, "
@@ -159,9 +161,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def _reason(error: Exception) -> str:
+    """libsndfile's message without its "Error opening '...': " or "Error : " preamble."""
     text = str(error).strip()
-    return (
-        text.split(": ", 1)[-1]
-        if text.startswith("Error opening")
-        else text or type(error).__name__
-    )
+    if text.startswith("Error opening"):
+        text = text.split(": ", 1)[-1]
+    return text.removeprefix("Error : ").rstrip(".") or type(error).__name__

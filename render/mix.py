@@ -17,6 +17,7 @@ import numpy as np
 
 from render import audio_io
 from render.dsp.levels import db_to_gain, fade_in_gains, pan_gains
+from render.errors import AudioInputError
 from render.session.model import Session, Track
 
 
@@ -44,9 +45,13 @@ def audible_tracks(session: Session) -> tuple[Track, ...]:
     return tuple(t for t in session.tracks if not t.mute and (t.solo or not soloed))
 
 
-def render_track(track: Track, sample_rate: int) -> RenderedTrack:
+def render_track(session: Session, track: Track) -> RenderedTrack:
     """Stem → trim → polarity → fades → fader → pan, as a channel strip does it."""
-    x, info = audio_io.read_stem(track.stem, sample_rate)
+    sample_rate = session.sample_rate
+    try:
+        x, info = audio_io.read_stem(track.stem, sample_rate)
+    except AudioInputError as e:
+        raise AudioInputError(f"{session.where(f'tracks.{track.name}.stem')}: {e}") from e
     first = round(track.trim.start_s * sample_rate)
     last = x.shape[1] if track.trim.end_s is None else round(track.trim.end_s * sample_rate)
     x = x[:, first:last]
@@ -90,7 +95,7 @@ def render_mix(session: Session, jobs: int) -> Mix:
         pending: deque[Future[RenderedTrack]] = deque()
         try:
             for track in audible_tracks(session):
-                pending.append(pool.submit(render_track, track, session.sample_rate))
+                pending.append(pool.submit(render_track, session, track))
                 if len(pending) >= jobs:
                     add(pending.popleft().result())
             while pending:

@@ -195,3 +195,32 @@ def test_24_bit_quantisation_error_is_bounded_by_tpdf(rng: np.random.Generator) 
     assert np.max(np.abs(error)) <= 1.5 * lsb
     assert abs(np.mean(error)) < 0.01 * lsb
     assert np.std(error) == pytest.approx(lsb * math.sqrt(1 / 12 + 1 / 6), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("nan", "sample 1000 (0.021 s) is NaN or infinite"),
+        ("truncated", "cannot decode the audio (flac decoder lost sync)"),
+    ],
+)
+def test_damaged_stem_is_a_located_input_error(
+    tmp_path: Path, damage: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Damage found only while decoding still names the session line and the file, and no
+    output is written."""
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    if damage == "nan":
+        x = np.zeros(48_000)
+        x[1000] = np.nan
+        sf.write(str(stems / "bad.flac"), x, 48_000, format="WAV", subtype="FLOAT")
+    else:
+        data = (DEMO / "stems" / "bass.flac").read_bytes()
+        (stems / "bad.flac").write_bytes(data[:200_000])
+    session = tmp_path / "s.yaml"
+    session.write_text("version: 1\nstems: stems\ntracks:\n  a: {stem: bad.flac}\n")
+    assert main([str(session), "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"{session}:4:13: tracks.a.stem: {stems / 'bad.flac'}: {message}")
+    assert not (tmp_path / "out").exists()

@@ -14,7 +14,7 @@ from render.session.checks import LoadOptions, SessionChecks, resolve_output_dir
 from render.session.model import Session
 from render.session.support import unsupported_features
 from render.session.validate import validate
-from render.session.yaml_source import load_yaml_file
+from render.session.yaml_source import format_path, load_yaml_file
 
 SESSION_SCHEMA = "session.schema.json"
 
@@ -31,4 +31,8 @@ def load_session(path: Path, options: LoadOptions | None = None) -> Session:
         problems += unsupported_features(document)
     if problems:
         raise SessionError(problems)
-    return build_session(document.data, path, resolve_output_dir(document, path, options))
+    marks = {
+        format_path(key): f"{document.label}:{mark.line}:{mark.column}"
+        for key, mark in document.value_marks.items()
+    }
+    return build_session(document.data, path, resolve_output_dir(document, path, options), marks)

@@ -36,8 +36,11 @@ class _Folders:
     stems: Path  # relative stem paths
 
 
-def build_session(data: dict[str, Any], session_path: Path, out_dir: Path) -> Session:
-    """The model of a session whose data passed validation; ``out_dir`` is already resolved."""
+def build_session(
+    data: dict[str, Any], session_path: Path, out_dir: Path, marks: dict[str, str] | None = None
+) -> Session:
+    """The model of a session whose data passed validation; ``out_dir`` is already resolved;
+    ``marks`` locate key paths in the file, for errors found while rendering."""
     session_dir = Path(os.path.abspath(session_path)).parent
     folders = _Folders(session_dir, Path(os.path.normpath(session_dir / data.get("stems", "."))))
     title = data.get("title") or Path(session_path).stem
@@ -60,6 +63,7 @@ def build_session(data: dict[str, Any], session_path: Path, out_dir: Path) -> Se
         mix=_build(MixBus, data.get("mix", {}), folders),
         mastering=_build(Mastering, data["mastering"], folders) if "mastering" in data else None,
         output=Output(dir=out_dir, mix=output.mix, master=output.master),
+        marks=marks or {},
     )
 
 

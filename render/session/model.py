@@ -347,3 +347,11 @@ class Session:
     mix: MixBus
     mastering: Mastering | None
     output: Output
+    marks: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Where each key path is written (``"tracks.kick.stem"`` → ``"song.yaml:12:11"``), so
+    that a problem found while rendering (a damaged stem) points at the session's line."""
+
+    def where(self, key_path: str) -> str:
+        """``song.yaml:12:11: tracks.kick.stem`` (the file alone when the key has no mark)."""
+        mark = self.marks.get(key_path)
+        return f"{mark}: {key_path}" if mark else f"{self.path}: {key_path}"
