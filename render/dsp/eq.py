@@ -1,0 +1,294 @@
+"""Parametric EQ: RBJ cookbook biquads, Butterworth pass filters and mid/side routing.
+
+Every band is one second-order section designed by the bilinear transform with the
+frequency prewarped to ``f0``, as in R. Bristow-Johnson, "Audio EQ Cookbook", W3C Group Note
+(2021), https://www.w3.org/TR/audio-eq-cookbook/. The note's intermediate variables are
+
+    A = 10^(dBgain/40),  w0 = 2*pi*f0/Fs,  alpha = sin(w0)/(2*Q)
+
+or, for shelves given the shelf slope S instead of Q,
+
+    alpha = sin(w0)/2 * sqrt((A + 1/A)*(1/S - 1) + 2).
+
+The high- and low-pass filters are Butterworth (maximally flat, -3.01 dB at the cutoff and
+``6 * order`` dB/octave far in the stopband) from ``scipy.signal.butter`` in SOS form.
+
+``equalize`` runs the pass filters and the ``stereo`` bands as one concatenated cascade in a
+single ``scipy.signal.sosfilt`` call over all channels. Bands routed to ``mid``/``side`` act on
+M = (L+R)/2 and S = (L-R)/2 and are decoded back with L = M + S, R = M - S; bands routed to
+``left``/``right`` act on that channel only. A mono input has one channel and no side:
+``stereo``, ``mid``, ``left`` and ``right`` bands all filter that channel (its mid is itself,
+and it feeds both sides of the mix), while ``side`` bands leave it unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+import scipy.signal
+
+from render.dsp.levels import db_to_gain
+
+BandType = Literal["peak", "low_shelf", "high_shelf", "notch", "band_pass"]
+BandChannels = Literal["stereo", "mid", "side", "left", "right"]
+PassKind = Literal["highpass", "lowpass"]
+
+SHELF_DEFAULT_Q = math.sqrt(0.5)
+"""1/sqrt(2) = 0.7071: the Q the cookbook's shelf slope S = 1 gives (alpha = sin(w0)/sqrt(2)),
+the steepest shelf whose gain still moves monotonically from one plateau to the other."""
+BAND_DEFAULT_Q = 1.0
+"""Q = 1 (a bandwidth of about 1.39 octaves): a broad, musical bell, notch or band-pass."""
+PASS_SLOPES_DB_PER_OCT = (6, 12, 18, 24, 36, 48)
+"""Butterworth orders 1, 2, 3, 4, 6 and 8: the slopes mixing consoles and plug-ins offer."""
+
+_SHELVES = ("low_shelf", "high_shelf")
+_GAIN_TYPES = ("peak", *_SHELVES)
+
+
+@dataclass(frozen=True)
+class Band:
+    """One EQ band: a single RBJ biquad, routed to some channels.
+
+    Parameters
+    ----------
+    type
+        The cookbook filter: ``peak`` (peakingEQ), ``low_shelf``, ``high_shelf``, ``notch``
+        or ``band_pass`` (the constant 0 dB peak gain band-pass).
+    frequency_hz
+        Centre frequency (peak, notch, band-pass) or shelf midpoint, in Hz; must lie
+        strictly between 0 and the Nyquist frequency of the signal it is applied to.
+    gain_db
+        Boost (positive) or cut in dB at the centre (peak) or on the shelf plateau (shelves);
+        must stay 0 for notch and band-pass, whose gain is fixed by their definition.
+    q
+        Quality factor, > 0. ``None`` uses ``SHELF_DEFAULT_Q`` for shelves (the same filter
+        as S = 1) and ``BAND_DEFAULT_Q`` for the others.
+    slope
+        The cookbook's shelf slope S (shelves only, instead of ``q``), > 0 and small enough
+        that (A + 1/A)(1/S - 1) + 2 > 0 for this gain; S = 1 is the steepest monotone shelf.
+    channels
+        Where the band acts on a stereo signal: both channels, mid, side, left or right.
+        On a mono signal ``side`` does nothing and every other choice filters the channel.
+    """
+
+    type: BandType
+    frequency_hz: float
+    gain_db: float = 0.0
+    q: float | None = None
+    slope: float | None = None
+    channels: BandChannels = "stereo"
+
+    def __post_init__(self) -> None:
+        _check_choice("type", self.type, get_args(BandType))
+        _check_choice("channels", self.channels, get_args(BandChannels))
+        _check_frequency(f"{self.type} band frequency_hz", self.frequency_hz, math.inf)
+        if not math.isfinite(self.gain_db):
+            raise ValueError(f"{self.type} band gain_db: got {self.gain_db}, expected a finite dB")
+        if self.type not in _GAIN_TYPES and self.gain_db != 0.0:
+            raise ValueError(
+                f"{self.type} band gain_db: got {self.gain_db}, expected 0 "
+                f"(only {', '.join(_GAIN_TYPES)} bands have a gain)"
+            )
+        if self.q is not None and not (math.isfinite(self.q) and self.q > 0.0):
+            raise ValueError(f"{self.type} band q: got {self.q}, expected a number > 0")
+        if self.slope is not None:
+            if self.type not in _SHELVES:
+                raise ValueError(
+                    f"{self.type} band slope: got {self.slope}, but only shelves have a slope "
+                    "(use q)"
+                )
+            if self.q is not None:
+                raise ValueError(
+                    f"{self.type} band: got both q={self.q} and slope={self.slope}, "
+                    "expected one of them"
+                )
+            if _shelf_slope_term(self.gain_db, self.slope) <= 0.0:
+                raise ValueError(
+                    f"{self.type} band slope: got {self.slope}, expected a number > 0 with "
+                    f"(A + 1/A)(1/S - 1) + 2 > 0, i.e. S < "
+                    f"{_max_shelf_slope(self.gain_db):.6g} for gain_db={self.gain_db}"
+                )
+
+
+def band_sos(band: Band, sample_rate: int) -> np.ndarray:
+    """The band's biquad from the Audio EQ Cookbook (W3C Note 2021, "Biquad filter formulae").
+
+    With ``cw = cos(w0)`` and ``sa = 2*sqrt(A)*alpha`` the note's coefficients are
+
+    - peakingEQ: b = [1 + alpha*A, -2cw, 1 - alpha*A], a = [1 + alpha/A, -2cw, 1 - alpha/A]
+    - lowShelf: b = A*[(A+1) - (A-1)cw + sa, 2((A-1) - (A+1)cw), (A+1) - (A-1)cw - sa],
+      a = [(A+1) + (A-1)cw + sa, -2((A-1) + (A+1)cw), (A+1) + (A-1)cw - sa]
+    - highShelf: b = A*[(A+1) + (A-1)cw + sa, -2((A-1) + (A+1)cw), (A+1) + (A-1)cw - sa],
+      a = [(A+1) - (A-1)cw + sa, 2((A-1) - (A+1)cw), (A+1) - (A-1)cw - sa]
+    - notch: b = [1, -2cw, 1], a = [1 + alpha, -2cw, 1 - alpha]
+    - BPF (constant 0 dB peak gain): b = [alpha, 0, -alpha], a = [1 + alpha, -2cw, 1 - alpha]
+
+    so the peak gain at f0 is dBgain, a shelf sits at dBgain/2 at f0 and reaches dBgain at DC
+    (low) or Nyquist (high), and the notch is a zero on the unit circle at f0.
+
+    Parameters
+    ----------
+    band
+        The band to design.
+    sample_rate
+        Sampling rate in Hz; ``band.frequency_hz`` must be below half of it.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64[1, 6]``: one section ``[b0, b1, b2, 1, a1, a2]`` normalised so a0 = 1.
+    """
+    _check_frequency(f"{band.type} band frequency_hz", band.frequency_hz, sample_rate / 2.0)
+    w0 = 2.0 * math.pi * band.frequency_hz / sample_rate
+    cw, sw = math.cos(w0), math.sin(w0)
+    big_a = math.sqrt(db_to_gain(band.gain_db))  # 10^(dBgain/40)
+    if band.slope is not None:
+        alpha = sw / 2.0 * math.sqrt(_shelf_slope_term(band.gain_db, band.slope))
+    else:
+        default_q = SHELF_DEFAULT_Q if band.type in _SHELVES else BAND_DEFAULT_Q
+        alpha = sw / (2.0 * (band.q if band.q is not None else default_q))
+
+    if band.type == "peak":
+        b = [1.0 + alpha * big_a, -2.0 * cw, 1.0 - alpha * big_a]
+        a = [1.0 + alpha / big_a, -2.0 * cw, 1.0 - alpha / big_a]
+    elif band.type in _SHELVES:
+        # The high shelf is the low shelf with cos(w0) negated and the sign of b1, a1 flipped.
+        sign = 1.0 if band.type == "low_shelf" else -1.0
+        p, m, sa = big_a + 1.0, big_a - 1.0, 2.0 * math.sqrt(big_a) * alpha
+        b = [
+            big_a * (p - sign * m * cw + sa),
+            sign * 2.0 * big_a * (m - sign * p * cw),
+            big_a * (p - sign * m * cw - sa),
+        ]
+        a = [p + sign * m * cw + sa, -sign * 2.0 * (m + sign * p * cw), p + sign * m * cw - sa]
+    else:
+        b = [1.0, -2.0 * cw, 1.0] if band.type == "notch" else [alpha, 0.0, -alpha]
+        a = [1.0 + alpha, -2.0 * cw, 1.0 - alpha]
+    return np.array([[*b, *a]], dtype=np.float64) / a[0]
+
+
+def pass_sos(
+    kind: PassKind, cutoff_hz: float, slope_db_per_oct: int, sample_rate: int
+) -> np.ndarray:
+    """A Butterworth high- or low-pass of order ``slope_db_per_oct / 6`` in SOS form.
+
+    Butterworth (S. Butterworth, "On the Theory of Filter Amplifiers", 1930): maximally flat
+    passband, exactly -3.01 dB at the cutoff for every order, and an asymptotic roll-off of
+    6.02 dB/octave per order; ``scipy.signal.butter`` prewarps the cutoff, so the digital
+    response is |H|^2 = 1 / (1 + (tan(pi f/Fs) / tan(pi fc/Fs))^(+-2N)).
+
+    Parameters
+    ----------
+    kind
+        ``"highpass"`` or ``"lowpass"``.
+    cutoff_hz
+        The -3 dB frequency in Hz, strictly between 0 and Nyquist.
+    slope_db_per_oct
+        One of ``PASS_SLOPES_DB_PER_OCT`` (6, 12, 18, 24, 36, 48 dB/octave: order 1..8).
+    sample_rate
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64[sections, 6]`` with ``ceil(order / 2)`` sections.
+    """
+    _check_choice("pass filter kind", kind, get_args(PassKind))
+    _check_choice(f"{kind} slope_db_per_oct", slope_db_per_oct, PASS_SLOPES_DB_PER_OCT)
+    _check_frequency(f"{kind} cutoff_hz", cutoff_hz, sample_rate / 2.0)
+    order = int(slope_db_per_oct) // 6
+    return scipy.signal.butter(order, cutoff_hz, btype=kind, output="sos", fs=sample_rate)
+
+
+def equalize(
+    x: np.ndarray,
+    sample_rate: int,
+    bands: Sequence[Band] = (),
+    highpass: tuple[float, int] | None = None,
+    lowpass: tuple[float, int] | None = None,
+) -> np.ndarray:
+    """Apply the pass filters and the bands; a new array, ``x`` is left untouched.
+
+    The high-pass, the low-pass and every band that filters all channels run as one SOS
+    cascade in a single ``sosfilt`` call (the order of linear filters does not change the
+    result, and one call walks the signal once). Mid/side bands then filter M = (L+R)/2 and
+    S = (L-R)/2 of a stereo signal, decoded with L = M + S, R = M - S; left/right bands filter
+    one channel. See the module docstring for mono input (``side`` bands do nothing there).
+
+    Parameters
+    ----------
+    x
+        ``float64[channels, samples]`` with 1 or 2 channels.
+    sample_rate
+        Sampling rate in Hz.
+    bands
+        The bands, applied in order within each routing.
+    highpass, lowpass
+        ``(cutoff_hz, slope_db_per_oct)`` for a Butterworth pass filter, or ``None``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The equalised signal, same shape as ``x``. The filters are causal and add no latency.
+    """
+    if x.ndim != 2 or x.shape[0] not in (1, 2):
+        raise ValueError(f"equalize x: got shape {x.shape}, expected (channels 1 or 2, samples)")
+    stereo = x.shape[0] == 2
+    # On mono, mid/left/right bands join the all-channel cascade and side bands are dropped.
+    everywhere = ("stereo",) if stereo else ("stereo", "mid", "left", "right")
+    routed: dict[str, list[np.ndarray]] = {name: [] for name in get_args(BandChannels)}
+    for band in bands:
+        routed["stereo" if band.channels in everywhere else band.channels].append(
+            band_sos(band, sample_rate)
+        )
+    passes = [
+        pass_sos(kind, *spec, sample_rate)
+        for kind, spec in (("highpass", highpass), ("lowpass", lowpass))
+        if spec is not None
+    ]
+    y = _cascade(passes + routed["stereo"], x)
+    if not stereo:
+        return y
+    if routed["mid"] or routed["side"]:
+        mid = _cascade(routed["mid"], (y[0] + y[1]) * 0.5)
+        side = _cascade(routed["side"], (y[0] - y[1]) * 0.5)
+        y = np.stack([mid + side, mid - side])
+    for index, name in enumerate(("left", "right")):
+        if routed[name]:
+            y[index] = _cascade(routed[name], y[index])
+    return y
+
+
+def _cascade(sections: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``x`` through the concatenated sections along the last axis (a copy if none)."""
+    if not sections:
+        return x.copy()
+    return scipy.signal.sosfilt(np.concatenate(sections), x, axis=-1)
+
+
+def _shelf_slope_term(gain_db: float, slope: float) -> float:
+    """(A + 1/A)(1/S - 1) + 2, whose square root the cookbook multiplies into alpha."""
+    big_a = math.sqrt(db_to_gain(gain_db))
+    return (big_a + 1.0 / big_a) * (1.0 / slope - 1.0) + 2.0 if slope > 0.0 else -math.inf
+
+
+def _max_shelf_slope(gain_db: float) -> float:
+    """The S at which the slope term reaches 0 (no limit, ``inf``, at 0 dB gain)."""
+    big_a = math.sqrt(db_to_gain(gain_db))
+    excess = 1.0 - 2.0 / (big_a + 1.0 / big_a)
+    return math.inf if excess <= 0.0 else 1.0 / excess
+
+
+def _check_frequency(name: str, frequency_hz: float, nyquist_hz: float) -> None:
+    if not (0.0 < frequency_hz < nyquist_hz):
+        limit = "" if math.isinf(nyquist_hz) else f" and < {nyquist_hz:g} (Nyquist)"
+        raise ValueError(f"{name}: got {frequency_hz}, expected a frequency > 0 Hz{limit}")
+
+
+def _check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: got {value!r}, expected one of {', '.join(map(str, choices))}")
