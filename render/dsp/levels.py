@@ -10,7 +10,7 @@ attenuates the other along the same sine/cosine curve, scaled so the near side s
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -29,15 +29,18 @@ def gain_to_db(gain: float) -> float:
     return -math.inf if gain <= 0.0 else 20.0 * math.log10(gain)
 
 
-def pan_gains(pan: float, channels: int) -> tuple[float, float]:
-    """Left and right gains for ``pan`` in [-1, 1] (-1 hard left) applied to a source of
-    ``channels`` (1: constant-power pan; 2: balance)."""
-    angle = (pan + 1.0) * math.pi / 4.0
+def pan_gains(pan: float | np.ndarray, channels: int) -> tuple[Any, Any]:
+    """Left and right gains for ``pan`` in [-1, 1] (-1 hard left; a number, or an array for
+    automated pan) applied to a source of ``channels`` (1: constant-power pan; 2: balance)."""
+    angle = (np.asarray(pan, dtype=np.float64) + 1.0) * (math.pi / 4.0)
     # cos(pi/2) is 6e-17, not 0: snap it, so that hard right is exactly silent on the left.
-    left, right = (0.0 if abs(g) < 1e-15 else g for g in (math.cos(angle), math.sin(angle)))
-    if channels == 1:
-        return left, right
-    return min(1.0, math.sqrt(2.0) * left), min(1.0, math.sqrt(2.0) * right)
+    left, right = (np.where(np.abs(g) < 1e-15, 0.0, g) for g in (np.cos(angle), np.sin(angle)))
+    if channels == 2:
+        left, right = (
+            np.minimum(1.0, math.sqrt(2.0) * left),
+            np.minimum(1.0, math.sqrt(2.0) * right),
+        )
+    return left, right
 
 
 def fade_in_gains(n: int, curve: FadeCurve) -> np.ndarray:
