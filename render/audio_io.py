@@ -90,6 +90,11 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return np.ascontiguousarray(soxr.resample(x.T, from_rate, to_rate, quality="VHQ").T)
 
 
+def resampled_length(frames: int, from_rate: int, to_rate: int) -> int:
+    """How many frames ``resample`` makes of ``frames`` (soxr rounds half up)."""
+    return (frames * to_rate + from_rate // 2) // from_rate
+
+
 def quantise(
     x: np.ndarray, bit_depth: int, rng: np.random.Generator, dither: Literal["tpdf", "none"]
 ) -> np.ndarray:

@@ -15,6 +15,7 @@ from typing import Any
 
 from render.session import units
 from render.session.model import (
+    DEFAULT_SAMPLE_RATE,
     EFFECTS,
     EQ_BAND_TYPES,
     Bus,
@@ -26,8 +27,6 @@ from render.session.model import (
     Session,
     Track,
 )
-
-DEFAULT_SAMPLE_RATE = 48_000
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from render import audio_io
 from render.errors import AudioInputError, Diagnostic
 from render.session import units
-from render.session.model import EQ_BAND_TYPES, MIX_BUS
+from render.session.model import DEFAULT_SAMPLE_RATE, EFFECTS, EQ_BAND_TYPES, MIX_BUS, EqBand
 from render.session.routing import find_cycle
 from render.session.validate import describe, did_you_mean
 from render.session.yaml_source import KeyPath, YamlDocument
@@ -84,6 +84,31 @@ def effects(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str, dict[str, Any]
                 yield (*path, index, effect_name), effect_name, mapping(parameters)
 
 
+def frequencies(model: type, parameters: Any, path: KeyPath) -> Iterator[tuple[KeyPath, Any]]:
+    """Every frequency written in an effect's parameters, with its path (model-driven, so a
+    new effect's frequencies are checked without code here)."""
+    if not isinstance(parameters, dict):
+        shorthand = getattr(model, "shorthand", None)
+        if shorthand is None:
+            return
+        yield from ((path, value) for _, value in frequencies(model, {shorthand: parameters}, path))
+        return
+    if model is EqBand:
+        yield from (((*path, t), parameters[t]) for t in EQ_BAND_TYPES if t in parameters)
+    for field in fields(model):
+        key = field.metadata.get("key")
+        if key not in parameters:
+            continue
+        values = parameters[key]
+        items = list(enumerate(values)) if isinstance(values, list) else [(None, values)]
+        for index, value in items:
+            where = (*path, key) if index is None else (*path, key, index)
+            if field.metadata.get("kind") == "frequency_hz":
+                yield where, value
+            elif (nested_model := field.metadata.get("model")) is not None:
+                yield from frequencies(nested_model, value, where)
+
+
 class SessionChecks:
     """Runs every semantic check over one parsed session file."""
 
@@ -150,7 +175,13 @@ class SessionChecks:
             if not isinstance(source, str):
                 continue
             key_path = (*path, "sidechain")
-            if source in tracks or source in buses:
+            if path[0] in ("tracks", "buses") and source == path[1]:
+                self.error(
+                    key_path,
+                    f"{describe(source)} is this effect's own strip; expected "
+                    "another track or bus (without `sidechain` it hears its own signal)",
+                )
+            elif source in tracks or source in buses:
                 if path[0] in ("tracks", "buses"):
                     connect(source, str(path[1]), key_path)
             else:
@@ -260,7 +291,18 @@ class SessionChecks:
     # --- effects and timing ---------------------------------------------------------------
 
     def check_effects(self) -> None:
+        rate = self.data.get("sample_rate", DEFAULT_SAMPLE_RATE)
+        nyquist_hz = rate / 2 if isinstance(rate, int) and not isinstance(rate, bool) else None
         for path, name, parameters in effects(self.data):
+            if nyquist_hz is not None and name in EFFECTS:
+                for where, value in frequencies(EFFECTS[name], parameters, path):
+                    hz = parsed("frequency_hz", value)
+                    if hz is not None and hz >= nyquist_hz:
+                        self.error(
+                            where,
+                            f"expected a frequency below {nyquist_hz:g} Hz (the "
+                            f"Nyquist frequency at {rate} Hz), got {describe(value)}",
+                        )
             if name == "eq":
                 for index, band in enumerate(listing(parameters.get("bands"))):
                     self._check_band((*path, "bands", index), mapping(band))

@@ -23,6 +23,7 @@ EqBandType = Literal["peak", "low_shelf", "high_shelf", "notch", "band_pass"]
 EQ_BAND_TYPES: tuple[EqBandType, ...] = ("peak", "low_shelf", "high_shelf", "notch", "band_pass")
 EqChannels = Literal["stereo", "mid", "side", "left", "right"]
 BitDepth = Literal[16, 24, 32, "float"]
+DEFAULT_SAMPLE_RATE = 48_000
 MIX_BUS = "mix"
 """The name that routes to the mix bus (``out: mix``); no track or bus may take it."""
 
@@ -238,7 +239,7 @@ class GainPoint:
 class PanPoint:
     at_s: float = key("at", "time_s", 0.0)
     value: float = key("value", "pan", 0.0)
-    curve: SegmentCurve = key("curve", default="linear")
+    curve: Literal["linear"] = key("curve", default="linear")
 
 
 @dataclass(frozen=True)

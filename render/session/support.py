@@ -9,7 +9,7 @@ module in the same change that makes the engine render it.
 from __future__ import annotations
 
 from render.errors import Diagnostic
-from render.session.checks import PCM_FORMATS, mapping, strips
+from render.session.checks import PCM_FORMATS, effects, mapping
 from render.session.yaml_source import YamlDocument
 
 _LATER = "not rendered yet by this version of render; remove it to render the session"
@@ -23,21 +23,13 @@ def unsupported_features(document: YamlDocument) -> list[Diagnostic]:
     def refuse(path: tuple, what: str) -> None:
         problems.append(document.diagnostic(path, f"{what} {_LATER}", of_key=True))
 
-    for section, name, settings in strips(data):
-        if section == "buses":
-            refuse((section, name), "a bus is")
-            continue
-        for feature, what in (
-            ("inserts", "an insert effect is"),
-            ("sends", "a send is"),
-            ("automation", "automation is"),
-        ):
-            if settings.get(feature):
-                refuse((section, name, feature), what)
-        if settings.get("out", "mix") != "mix":
-            refuse((section, name, "out"), "routing to a bus is")
-    if mapping(data.get("mix")).get("inserts"):
-        refuse(("mix", "inserts"), "a mix-bus insert effect is")
+    for path, name, parameters in effects(data):
+        if path[0] == "mastering":
+            continue  # refused as a whole below
+        if name == "multiband":
+            refuse(path, "the multiband compressor is")
+        elif name == "eq" and parameters.get("phase") == "linear":
+            refuse((*path, "phase"), "linear-phase EQ is")
     if "mastering" in data:
         refuse(("mastering",), "mastering is")
     output = mapping(data.get("output"))

@@ -1,0 +1,201 @@
+"""Mix-render benchmark (not a test): a 16-stem, 3-minute, 48 kHz session.
+
+Builds the session once from the demo stems (looped and offset, seeded), with a typical
+chain on every track (4-band EQ + compressor), drum and music sub-buses, a reverb and a
+delay return, and a mix-bus compressor. Then it times ``render`` on it (stem decoding and
+writing the mix included) and the equivalent chain built with pedalboard in the same run, and
+prints x-realtime and peak RSS for both. Each measurement runs in its own process, so peak
+RSS is that render's own.
+
+    python bench/mix_bench.py [--jobs N] [--runs 3] [--folder DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_STEMS = REPO / "sessions" / "demo" / "stems"
+SAMPLE_RATE = 48_000
+SECONDS = 180
+STEM_ROLES = [
+    "drums",
+    "drums",
+    "drums",
+    "bass",
+    "bass",
+    "guitar",
+    "guitar",
+    "guitar",
+    "pad",
+    "pad",
+    "pad",
+    "lead",
+    "lead",
+    "lead",
+    "guitar",
+    "pad",
+]
+EQ = (
+    "{highpass: 40 Hz, bands: [{low_shelf: 120 Hz, gain: -2 dB}, {peak: 400 Hz, gain: -3 dB, "
+    "q: 1.4}, {peak: 3 kHz, gain: 2 dB}, {high_shelf: 10 kHz, gain: 1.5 dB}]}"
+)
+COMPRESSOR = "{threshold: -20 dB, ratio: 3, attack: 10 ms, release: 120 ms, knee: 6 dB}"
+
+
+def build_session(folder: Path, seed: int = 16) -> Path:
+    """Write 16 stems (24-bit WAV) and the session file into ``folder``; reuse if present."""
+    session = folder / "session.yaml"
+    if session.exists():
+        return session
+    rng = np.random.default_rng(seed)
+    n = SECONDS * SAMPLE_RATE
+    (folder / "stems").mkdir(parents=True, exist_ok=True)
+    tracks = []
+    for index, role in enumerate(STEM_ROLES):
+        source, _ = sf.read(str(DEMO_STEMS / f"{role}.flac"), always_2d=True)
+        offset = int(rng.integers(0, source.shape[0]))
+        looped = np.resize(np.roll(source, -offset, axis=0), (n, source.shape[1]))
+        looped *= 10 ** (rng.uniform(-4, 0) / 20)
+        name = f"{role}{index:02d}"
+        sf.write(str(folder / "stems" / f"{name}.wav"), looped, SAMPLE_RATE, subtype="PCM_24")
+        bus = "drum_bus" if role == "drums" else "music_bus"
+        pan = f"{rng.uniform(-0.6, 0.6):.2f}"
+        tracks.append(
+            f"  {name}:\n    stem: {name}.wav\n    pan: {pan}\n    gain: -6 dB\n    out: {bus}\n"
+            f"    sends: {{plate: -18 dB, echo: -24 dB}}\n"
+            f"    inserts:\n      - eq: {EQ}\n      - compressor: {COMPRESSOR}\n"
+        )
+    session.write_text(
+        "version: 1\ntitle: Bench Sixteen\nsample_rate: 48000\nstems: stems\ntempo: 112\n"
+        "tracks:\n" + "".join(tracks) + "buses:\n"
+        "  drum_bus: {inserts: [{compressor: {threshold: -14 dB, ratio: 2, attack: 20 ms}}]}\n"
+        "  music_bus: {inserts: [{compressor: {threshold: -16 dB, ratio: 1.5}}]}\n"
+        "  plate: {inserts: [{reverb: {decay: 1.8 s, predelay: 20 ms}}]}\n"
+        "  echo: {inserts: [{delay: {time: 1/8., feedback: 35%, lowpass: 6 kHz}}]}\n"
+        "mix:\n  inserts: [{compressor: {threshold: -10 dB, ratio: 1.5, attack: 30 ms}}]\n"
+    )
+    return session
+
+
+def run_render(session: Path, jobs: int) -> dict[str, float]:
+    from render.mix import render_mix  # noqa: F401  (import cost outside the timing)
+    from render.pipeline import render_session
+    from render.session import LoadOptions, load_session
+
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        loaded = load_session(session, LoadOptions(out_dir=Path(out)))
+        render_session(loaded, jobs)
+        elapsed = time.perf_counter() - started
+    return {"seconds": elapsed}
+
+
+def run_pedalboard(session: Path, jobs: int) -> dict[str, float]:
+    """The same graph with pedalboard's effects (its Freeverb stands in for our convolution
+    reverb): decode, per-track EQ + compressor, buses, returns, mix compressor, write."""
+    import pedalboard as pb
+    from pedalboard.io import AudioFile
+
+    def chain() -> pb.Pedalboard:
+        return pb.Pedalboard(
+            [
+                pb.HighpassFilter(40),
+                pb.LowShelfFilter(120, -2),
+                pb.PeakFilter(400, -3, 1.4),
+                pb.PeakFilter(3000, 2),
+                pb.HighShelfFilter(10000, 1.5),
+                pb.Compressor(-20, 3, 10, 120),
+            ]
+        )
+
+    started = time.perf_counter()
+    n = SECONDS * SAMPLE_RATE
+    buses = {name: np.zeros((2, n), np.float32) for name in ("drum", "music", "plate", "echo")}
+    for stem in sorted((session.parent / "stems").glob("*.wav")):
+        with AudioFile(str(stem)) as f:
+            x = f.read(f.frames)
+        y = chain()(x, SAMPLE_RATE)
+        stereo = np.vstack([y, y]) * 0.7071 if y.shape[0] == 1 else y
+        stereo *= 10 ** (-6 / 20)
+        buses["drum" if stem.name.startswith("drums") else "music"] += stereo
+        buses["plate"] += stereo * 10 ** (-18 / 20)
+        buses["echo"] += stereo * 10 ** (-24 / 20)
+    mix = pb.Compressor(-14, 2, 20)(buses["drum"], SAMPLE_RATE)
+    mix += pb.Compressor(-16, 1.5)(buses["music"], SAMPLE_RATE)
+    mix += pb.Reverb(room_size=0.6, wet_level=1.0, dry_level=0.0)(buses["plate"], SAMPLE_RATE)
+    mix += pb.Delay(0.402, 0.35, 1.0)(buses["echo"], SAMPLE_RATE)
+    mix = pb.Compressor(-10, 1.5, 30)(mix, SAMPLE_RATE)
+    with (
+        tempfile.TemporaryDirectory() as out,
+        AudioFile(str(Path(out) / "mix.wav"), "w", SAMPLE_RATE, 2, bit_depth=24) as f,
+    ):
+        f.write(mix)
+    return {"seconds": time.perf_counter() - started}
+
+
+def child(kind: str, session: Path, jobs: int) -> None:
+    result = (run_render if kind == "render" else run_pedalboard)(session, jobs)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def measure(kind: str, session: Path, jobs: int) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--folder",
+            str(session.parent),
+            "--jobs",
+            str(jobs),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--folder", type=Path, default=Path(tempfile.gettempdir()) / "render-bench16"
+    )
+    parser.add_argument("--child", choices=["render", "pedalboard"])
+    args = parser.parse_args()
+    session = build_session(args.folder)
+    if args.child:
+        child(args.child, session, args.jobs)
+        return
+    print(f"session: {session} (16 stems x {SECONDS} s at {SAMPLE_RATE} Hz), jobs={args.jobs}")
+    best: dict[str, dict[str, float]] = {}
+    for kind in ("render", "pedalboard"):
+        runs = [measure(kind, session, args.jobs) for _ in range(args.runs)]
+        best[kind] = min(runs, key=lambda r: r["seconds"])
+        figures = best[kind]
+        print(
+            f"{kind:>10}: {figures['seconds']:.2f} s  {SECONDS / figures['seconds']:.1f}x realtime"
+            f"  peak RSS {figures['peak_rss_mb']:.0f} MB  (best of {args.runs})"
+        )
+    ratio = best["pedalboard"]["seconds"] / best["render"]["seconds"]
+    print(f"render is {ratio:.2f}x the speed of the pedalboard baseline")
+
+
+if __name__ == "__main__":
+    main()

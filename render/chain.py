@@ -1,0 +1,226 @@
+"""Insert chains: the session's effects, prepared once, run over a strip's signal.
+
+Each model effect becomes a ``PreparedEffect``: a call into ``render.dsp`` with its
+parameters converted (note values to ms at the session tempo, reverb impulse responses
+synthesised or loaded), the length of the tail it adds after the input ends, and the
+sidechain it listens to. Effects that delay their output (a lookahead limiter) are
+compensated here, so every chain's output stays aligned to time zero and parallel paths
+meet at a bus sample-aligned.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from render import audio_io
+from render.dsp import delay, dynamics, eq, reverb, saturation, stereo
+from render.dsp.levels import db_to_gain
+from render.session.model import (
+    Compressor,
+    Delay,
+    Effect,
+    Eq,
+    Gain,
+    Gate,
+    Limiter,
+    Reverb,
+    Saturation,
+    Session,
+    Width,
+)
+
+Keys = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class PreparedEffect:
+    """One effect ready to run on ``float64[channels, n]`` audio."""
+
+    process: Callable[[np.ndarray, np.ndarray | None], np.ndarray]  # (x, sidechain key) -> y
+    tail_samples: int  # how long it rings after its input falls silent
+    latency_samples: int  # how late its output is; removed by ``run_chain``
+    sidechain: str | None  # the track or bus whose signal keys it
+
+
+def prepare_chain(
+    effects: Sequence[Effect], where: str, session: Session
+) -> tuple[PreparedEffect, ...]:
+    """Prepare ``effects`` (written at key path ``where``, e.g. ``buses.plate.inserts``)."""
+    return tuple(
+        prepare_effect(effect, f"{where}[{index}]", session) for index, effect in enumerate(effects)
+    )
+
+
+def run_chain(chain: Sequence[PreparedEffect], x: np.ndarray, keys: Keys) -> np.ndarray:
+    """Run ``x`` through ``chain`` in order; sidechain keys are looked up by source name."""
+    for effect in chain:
+        key = keys[effect.sidechain] if effect.sidechain is not None else None
+        if effect.latency_samples:
+            padded = np.pad(x, ((0, 0), (0, effect.latency_samples)))
+            key = None if key is None else np.pad(key, ((0, 0), (0, effect.latency_samples)))
+            x = effect.process(padded, key)[:, effect.latency_samples :]
+        else:
+            x = effect.process(x, key)
+    return x
+
+
+def chain_tail_samples(chain: Sequence[PreparedEffect]) -> int:
+    """Samples a chain may ring after its input ends: the tails of its effects add up."""
+    return sum(effect.tail_samples for effect in chain)
+
+
+def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffect:
+    """The dsp call for one model effect (dispatch on the effect's type)."""
+    rate = session.sample_rate
+    match effect:
+        case Eq():
+            bands = [
+                eq.Band(b.type, b.frequency_hz, b.gain_db, b.q, b.slope, b.channels)
+                for b in effect.bands
+            ]
+            highpass = effect.highpass and (
+                effect.highpass.frequency_hz,
+                int(effect.highpass.slope_db_per_oct),
+            )
+            lowpass = effect.lowpass and (
+                effect.lowpass.frequency_hz,
+                int(effect.lowpass.slope_db_per_oct),
+            )
+            return _plain(lambda x: eq.equalize(x, rate, bands, highpass or None, lowpass or None))
+        case Compressor():
+            process = partial(
+                _keyed,
+                dynamics.compress,
+                sample_rate=rate,
+                threshold_db=effect.threshold_db,
+                ratio=effect.ratio,
+                knee_db=effect.knee_db,
+                attack_ms=effect.attack_ms,
+                release_ms=effect.release_ms,
+                makeup_db=effect.makeup_db,
+                detector=effect.detector,
+                link=effect.link,
+                mix=effect.mix,
+                key_highpass_hz=effect.sidechain_highpass_hz,
+            )
+            return PreparedEffect(process, 0, 0, effect.sidechain)
+        case Gate():
+            process = partial(
+                _keyed,
+                dynamics.gate,
+                sample_rate=rate,
+                threshold_db=effect.threshold_db,
+                range_db=effect.range_db,
+                ratio=effect.ratio,
+                attack_ms=effect.attack_ms,
+                hold_ms=effect.hold_ms,
+                release_ms=effect.release_ms,
+                key_highpass_hz=effect.sidechain_highpass_hz,
+            )
+            return PreparedEffect(process, 0, 0, effect.sidechain)
+        case Limiter():
+            latency = dynamics.limiter_latency_samples(rate, effect.lookahead_ms)
+            return PreparedEffect(
+                lambda x, key: dynamics.limit(
+                    x,
+                    rate,
+                    ceiling_db=effect.ceiling_dbtp,
+                    release_ms=effect.release_ms,
+                    lookahead_ms=effect.lookahead_ms,
+                    true_peak=effect.true_peak,
+                ),
+                0,
+                latency,
+                None,
+            )
+        case Reverb():
+            ir = _impulse_response(effect, where, session)
+            return PreparedEffect(
+                lambda x, key: reverb.reverberate(
+                    x,
+                    ir,
+                    mix=effect.mix,
+                    sample_rate=rate,
+                    highpass_hz=effect.highpass_hz,
+                    lowpass_hz=effect.lowpass_hz,
+                ),
+                reverb.reverb_tail_samples(ir),
+                0,
+                None,
+            )
+        case Delay():
+            time_ms = (
+                effect.time
+                if isinstance(effect.time, float)
+                else (effect.time.duration_ms(session.tempo_bpm or 0.0))
+            )
+            return PreparedEffect(
+                lambda x, key: delay.delay(
+                    x,
+                    rate,
+                    time_ms=time_ms,
+                    feedback=effect.feedback,
+                    mix=effect.mix,
+                    ping_pong=effect.ping_pong,
+                    highpass_hz=effect.highpass_hz,
+                    lowpass_hz=effect.lowpass_hz,
+                ),
+                delay.delay_tail_samples(rate, time_ms, effect.feedback),
+                0,
+                None,
+            )
+        case Saturation():
+            return _plain(
+                lambda x: saturation.saturate(
+                    x,
+                    drive_db=effect.drive_db,
+                    curve=effect.curve,
+                    mix=effect.mix,
+                    output_db=effect.output_db,
+                    oversample=effect.oversample,
+                )
+            )
+        case Width():
+            return _plain(
+                lambda x: stereo.width(
+                    x, rate, amount=effect.amount, bass_mono_hz=effect.bass_mono_hz
+                )
+            )
+        case Gain():
+            factor = db_to_gain(effect.level_db) * (-1.0 if effect.polarity == "inverted" else 1.0)
+            return _plain(lambda x: x * factor)
+    raise TypeError(f"{where}: no renderer for {type(effect).__name__}")  # support.py refuses it
+
+
+def _plain(process: Callable[[np.ndarray], np.ndarray]) -> PreparedEffect:
+    return PreparedEffect(lambda x, key: process(x), 0, 0, None)
+
+
+def _keyed(
+    function: Callable[..., np.ndarray], x: np.ndarray, key: np.ndarray | None, **parameters: object
+) -> np.ndarray:
+    return function(x, key=key, **parameters)
+
+
+def _impulse_response(effect: Reverb, where: str, session: Session) -> np.ndarray:
+    """The reverb's IR: loaded from its file (resampled to the session rate), or synthesised
+    with a generator seeded by the session seed and the effect's place in the session, so
+    two reverbs differ and each is the same on every render."""
+    if effect.ir is not None:
+        ir, _ = audio_io.read_stem(effect.ir, session.sample_rate)
+        return np.vstack([ir, ir]) if ir.shape[0] == 1 else ir
+    rng = np.random.default_rng([session.seed, zlib.crc32(where.encode("utf-8"))])
+    return reverb.synthetic_ir(
+        session.sample_rate,
+        decay_s=effect.decay_s,
+        predelay_ms=effect.predelay_ms,
+        damping=effect.damping,
+        size=effect.size,
+        width=effect.width,
+        rng=rng,
+    )

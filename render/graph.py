@@ -1,0 +1,152 @@
+"""Routing: the session's tracks and buses as a graph, in the order they must render.
+
+A strip feeds the bus named by its ``out`` and the buses it sends to; a sidechain makes its
+source render before the effect that listens to it. The order is topological and stable
+(session order wherever the routing allows), so it is the same on every render: the mix
+sums each bus's inputs in this order, which keeps the output bit-identical for any number
+of threads (floating-point addition is not associative).
+
+Latency: every chain removes the delay of its own effects (``chain.run_chain``), so every
+path is aligned to time zero and signals meet at each bus sample-aligned, whatever effects
+lie on the parallel paths.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Literal
+
+from render import audio_io
+from render.chain import PreparedEffect, chain_tail_samples, prepare_chain
+from render.session.model import MIX_BUS, Bus, Session, Track
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a strip's signal goes: the main out (``tap="out"``) or a send."""
+
+    target: str  # a bus name or "mix"
+    level_db: float
+    tap: Literal["out", "pre", "post"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """A track or bus with its prepared insert chain and its outputs."""
+
+    name: str
+    strip: Track | Bus
+    chain: tuple[PreparedEffect, ...]
+    outputs: tuple[Output, ...]
+    audible: bool  # False when muted, or silenced by another track's solo
+
+    @property
+    def is_track(self) -> bool:
+        return isinstance(self.strip, Track)
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    nodes: tuple[Node, ...]  # in render order
+    mix_chain: tuple[PreparedEffect, ...]
+    length: int  # samples in every buffer: the longest clip plus the longest tail
+    content_end: int  # where the last clip ends; the mix is not cut shorter than this
+    key_sources: frozenset[str]  # strips whose output a sidechain listens to
+
+
+def plan(session: Session) -> RenderPlan:
+    """Prepare every chain and fix the render order and the buffer length."""
+    soloed = any(track.solo for track in session.tracks)
+    nodes = {
+        track.name: Node(
+            track.name,
+            track,
+            prepare_chain(track.inserts, f"tracks.{track.name}.inserts", session),
+            _outputs(track),
+            not track.mute and (track.solo or not soloed),
+        )
+        for track in session.tracks
+    }
+    for bus in session.buses:
+        # Buses are solo-safe: a soloed track still reaches its reverb return.
+        chain = prepare_chain(bus.inserts, f"buses.{bus.name}.inserts", session)
+        nodes[bus.name] = Node(bus.name, bus, chain, _outputs(bus), not bus.mute)
+    mix_chain = prepare_chain(session.mix.inserts, "mix.inserts", session)
+    order = _render_order(list(nodes.values()))
+    content_end = max(_clip_end(track, session.sample_rate) for track in session.tracks)
+    tail = _longest_tail(order) + chain_tail_samples(mix_chain)
+    return RenderPlan(
+        nodes=tuple(order),
+        mix_chain=mix_chain,
+        length=content_end + tail,
+        content_end=content_end,
+        key_sources=frozenset(
+            effect.sidechain
+            for node in order
+            for effect in (*node.chain, *mix_chain)
+            if effect.sidechain is not None
+        ),
+    )
+
+
+def _outputs(strip: Track | Bus) -> tuple[Output, ...]:
+    sends = tuple(Output(bus, send.level_db, send.tap) for bus, send in strip.sends.items())
+    return (Output(strip.out, 0.0, "out"), *sends)
+
+
+def _clip_end(track: Track, sample_rate: int) -> int:
+    """The sample where a track's clip ends on the timeline (from the stem's header)."""
+    info = audio_io.probe(track.stem)
+    first, last = clip_span(
+        track, audio_io.resampled_length(info.frames, info.sample_rate, sample_rate), sample_rate
+    )
+    return round(track.start_s * sample_rate) + max(0, last - first)
+
+
+def clip_span(track: Track, frames: int, sample_rate: int) -> tuple[int, int]:
+    """The samples ``[first, last)`` of a stem of ``frames`` that the track's trim keeps."""
+    first = round(track.trim.start_s * sample_rate)
+    last = frames if track.trim.end_s is None else round(track.trim.end_s * sample_rate)
+    return first, min(last, frames)
+
+
+def _render_order(nodes: list[Node]) -> list[Node]:
+    """Kahn's algorithm, always taking the earliest ready strip in session order (tracks
+    first), so the order is deterministic and tracks can start before any bus."""
+    index = {node.name: position for position, node in enumerate(nodes)}
+    after: dict[str, list[str]] = {node.name: [] for node in nodes}
+    for node in nodes:
+        for output in node.outputs:
+            if output.target != MIX_BUS:
+                after[node.name].append(output.target)
+        for effect in node.chain:
+            if effect.sidechain is not None:
+                after[effect.sidechain].append(node.name)
+    waiting = {node.name: 0 for node in nodes}
+    for targets in after.values():
+        for target in targets:
+            waiting[target] += 1
+    ready = [index[name] for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[Node] = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        order.append(node)
+        for target in after[node.name]:
+            waiting[target] -= 1
+            if waiting[target] == 0:
+                heapq.heappush(ready, index[target])
+    return order  # complete: the loader has rejected every cycle
+
+
+def _longest_tail(order: list[Node]) -> int:
+    """The longest sum of chain tails along any path to the mix bus (reverb after delay
+    rings for both)."""
+    ringing: dict[str, int] = {}
+    for node in order:
+        own = ringing.get(node.name, 0) + chain_tail_samples(node.chain)
+        for output in node.outputs:
+            ringing[output.target] = max(ringing.get(output.target, 0), own)
+        ringing[node.name] = own
+    return ringing.get(MIX_BUS, 0)
