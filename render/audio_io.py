@@ -63,24 +63,51 @@ def read_stem(path: Path, sample_rate: int) -> tuple[np.ndarray, StemInfo]:
     samples, and files shorter than their header claims, are input errors naming the file.
     """
     info = probe(path)
+    reader = StemReader(path, 0)
     try:
-        data, _ = sf.read(str(path), dtype="float64", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as e:
-        raise AudioInputError(
-            f"{path}: cannot decode the audio ({_reason(e)}); the file may be truncated or damaged"
-        ) from e
-    if data.shape[0] < info.frames:
-        raise AudioInputError(
-            f"{path}: the file is truncated: its header promises {info.frames} frames, "
-            f"only {data.shape[0]} could be read"
-        )
-    if not np.isfinite(data).all():
-        first = int(np.argmax(~np.isfinite(data).all(axis=1)))
-        raise AudioInputError(
-            f"{path}: sample {first} ({first / info.sample_rate:.3f} s) is NaN or infinite; "
-            "expected finite audio"
-        )
-    return resample(np.ascontiguousarray(data.T), info.sample_rate, sample_rate), info
+        data = np.ascontiguousarray(reader.read(info.frames))
+    finally:
+        reader.close()
+    return resample(data, info.sample_rate, sample_rate), info
+
+
+class StemReader:
+    """Sequential blocks of a stem at its own rate, from frame ``first`` on, as float64
+    ``[channels, n]``; the same checks as ``read_stem`` (finite samples, no truncation)."""
+
+    def __init__(self, path: Path, first: int) -> None:
+        self.path = path
+        try:
+            self.file = sf.SoundFile(str(path))
+            self.file.seek(first)
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            raise AudioInputError(f"{path}: cannot decode the audio ({_reason(e)})") from e
+        self.position = first
+
+    def read(self, n: int) -> np.ndarray:
+        try:
+            data = self.file.read(n, dtype="float64", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            raise AudioInputError(
+                f"{self.path}: cannot decode the audio ({_reason(e)}); the file may be "
+                "truncated or damaged"
+            ) from e
+        if data.shape[0] < n:
+            raise AudioInputError(
+                f"{self.path}: the file is truncated: its header promises "
+                f"{self.file.frames} frames, only {self.position + data.shape[0]} could be read"
+            )
+        if not np.isfinite(data).all():
+            first = self.position + int(np.argmax(~np.isfinite(data).all(axis=1)))
+            raise AudioInputError(
+                f"{self.path}: sample {first} ({first / self.file.samplerate:.3f} s) is NaN or "
+                "infinite; expected finite audio"
+            )
+        self.position += n
+        return data.T
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

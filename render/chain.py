@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -35,16 +35,22 @@ from render.session.model import (
 )
 
 Keys = Mapping[str, np.ndarray]
+BlockProcess = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+"""One block ``[channels, n]`` (and its sidechain key block, or None) to the processed block;
+a block processor carries its state from one call to the next."""
 
 
 @dataclass(frozen=True)
 class PreparedEffect:
     """One effect ready to run on ``float64[channels, n]`` audio."""
 
-    process: Callable[[np.ndarray, np.ndarray | None], np.ndarray]  # (x, sidechain key) -> y
+    process: BlockProcess  # the whole signal (and its whole key) at once
     tail_samples: int  # how long it rings after its input falls silent
     latency_samples: int  # how late its output is; removed by ``run_chain``
     sidechain: str | None  # the track or bus whose signal keys it
+    stream: Callable[[int], BlockProcess] | None = None
+    """A fresh block processor for a signal of that many channels; None where the effect
+    can only run on the whole signal. Blocks give bit-identical results to ``process``."""
 
 
 def prepare_chain(
@@ -69,6 +75,14 @@ def run_chain(chain: Sequence[PreparedEffect], x: np.ndarray, keys: Keys) -> np.
     return x
 
 
+def block_chain(chain: Sequence[PreparedEffect], channels: int) -> list[BlockProcess] | None:
+    """Fresh block processors for every effect of ``chain``, or None when one of them can
+    only run on the whole signal."""
+    if any(effect.stream is None for effect in chain):
+        return None
+    return [effect.stream(channels) for effect in chain]  # type: ignore[misc]
+
+
 def chain_tail_samples(chain: Sequence[PreparedEffect]) -> int:
     """Samples a chain may ring after its input ends: the tails of its effects add up."""
     return sum(effect.tail_samples for effect in chain)
@@ -83,20 +97,15 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 eq.Band(b.type, b.frequency_hz, b.gain_db, b.q, b.slope, b.channels)
                 for b in effect.bands
             ]
-            highpass = effect.highpass and (
-                effect.highpass.frequency_hz,
-                int(effect.highpass.slope_db_per_oct),
+            passes = {
+                kind: (setting.frequency_hz, int(setting.slope_db_per_oct)) if setting else None
+                for kind, setting in (("highpass", effect.highpass), ("lowpass", effect.lowpass))
+            }
+            return _streamed(
+                lambda channels: eq.Equalizer(rate, channels, bands, **passes), None, keyed=False
             )
-            lowpass = effect.lowpass and (
-                effect.lowpass.frequency_hz,
-                int(effect.lowpass.slope_db_per_oct),
-            )
-            return _plain(lambda x: eq.equalize(x, rate, bands, highpass or None, lowpass or None))
         case Compressor():
-            process = partial(
-                _keyed,
-                dynamics.compress,
-                sample_rate=rate,
+            parameters = dict(
                 threshold_db=effect.threshold_db,
                 ratio=effect.ratio,
                 knee_db=effect.knee_db,
@@ -108,12 +117,12 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 mix=effect.mix,
                 key_highpass_hz=effect.sidechain_highpass_hz,
             )
-            return PreparedEffect(process, 0, 0, effect.sidechain)
+            return _streamed(
+                lambda channels: dynamics.Compressor(rate, channels, **parameters),
+                effect.sidechain,
+            )
         case Gate():
-            process = partial(
-                _keyed,
-                dynamics.gate,
-                sample_rate=rate,
+            parameters = dict(
                 threshold_db=effect.threshold_db,
                 range_db=effect.range_db,
                 ratio=effect.ratio,
@@ -122,9 +131,10 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 release_ms=effect.release_ms,
                 key_highpass_hz=effect.sidechain_highpass_hz,
             )
-            return PreparedEffect(process, 0, 0, effect.sidechain)
+            return _streamed(
+                lambda channels: dynamics.Gate(rate, channels, **parameters), effect.sidechain
+            )
         case Limiter():
-            latency = dynamics.limiter_latency_samples(rate, effect.lookahead_ms)
             return PreparedEffect(
                 lambda x, key: dynamics.limit(
                     x,
@@ -135,7 +145,7 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                     true_peak=effect.true_peak,
                 ),
                 0,
-                latency,
+                dynamics.limiter_latency_samples(rate, effect.lookahead_ms),
                 None,
             )
         case Reverb():
@@ -157,7 +167,7 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
             time_ms = (
                 effect.time
                 if isinstance(effect.time, float)
-                else (effect.time.duration_ms(session.tempo_bpm or 0.0))
+                else effect.time.duration_ms(session.tempo_bpm or 0.0)
             )
             return PreparedEffect(
                 lambda x, key: delay.delay(
@@ -175,7 +185,7 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 None,
             )
         case Saturation():
-            return _plain(
+            return _whole(
                 lambda x: saturation.saturate(
                     x,
                     drive_db=effect.drive_db,
@@ -186,25 +196,43 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 )
             )
         case Width():
-            return _plain(
-                lambda x: stereo.width(
-                    x, rate, amount=effect.amount, bass_mono_hz=effect.bass_mono_hz
-                )
-            )
+
+            def widen(x: np.ndarray) -> np.ndarray:
+                return stereo.width(x, rate, amount=effect.amount, bass_mono_hz=effect.bass_mono_hz)
+
+            # Without bass mono, width is memoryless: any block is processed on its own.
+            return _whole(widen, stateless=effect.bass_mono_hz is None)
         case Gain():
             factor = db_to_gain(effect.level_db) * (-1.0 if effect.polarity == "inverted" else 1.0)
-            return _plain(lambda x: x * factor)
+            return _whole(lambda x: x * factor, stateless=True)
     raise TypeError(f"{where}: no renderer for {type(effect).__name__}")  # support.py refuses it
 
 
-def _plain(process: Callable[[np.ndarray], np.ndarray]) -> PreparedEffect:
-    return PreparedEffect(lambda x, key: process(x), 0, 0, None)
+def _streamed(
+    make: Callable[[int], Any], sidechain: str | None, *, keyed: bool = True
+) -> PreparedEffect:
+    """An effect with a block processor class (``make(channels)``); the whole signal is then
+    processed as one block. ``keyed`` processors take the sidechain key block too."""
+
+    def stream(channels: int) -> BlockProcess:
+        processor = make(channels)
+        if keyed:
+            return processor.process
+        return lambda x, key: processor.process(x)
+
+    def whole(x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+        return stream(x.shape[0])(x, key)
+
+    return PreparedEffect(whole, 0, 0, sidechain, stream)
 
 
-def _keyed(
-    function: Callable[..., np.ndarray], x: np.ndarray, key: np.ndarray | None, **parameters: object
-) -> np.ndarray:
-    return function(x, key=key, **parameters)
+def _whole(
+    process: Callable[[np.ndarray], np.ndarray], *, stateless: bool = False
+) -> PreparedEffect:
+    def run(x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+        return process(x)
+
+    return PreparedEffect(run, 0, 0, None, (lambda channels: run) if stateless else None)
 
 
 def _impulse_response(effect: Reverb, where: str, session: Session) -> np.ndarray:

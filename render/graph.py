@@ -20,6 +20,7 @@ from typing import Literal
 from render import audio_io
 from render.chain import PreparedEffect, chain_tail_samples, prepare_chain
 from render.session.model import MIX_BUS, Bus, Session, Track
+from render.strip import clip_span
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,6 @@ def _clip_end(track: Track, sample_rate: int) -> int:
         track, audio_io.resampled_length(info.frames, info.sample_rate, sample_rate), sample_rate
     )
     return round(track.start_s * sample_rate) + max(0, last - first)
-
-
-def clip_span(track: Track, frames: int, sample_rate: int) -> tuple[int, int]:
-    """The samples ``[first, last)`` of a stem of ``frames`` that the track's trim keeps."""
-    first = round(track.trim.start_s * sample_rate)
-    last = frames if track.trim.end_s is None else round(track.trim.end_s * sample_rate)
-    return first, min(last, frames)
 
 
 def _render_order(nodes: list[Node]) -> list[Node]:

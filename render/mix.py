@@ -1,12 +1,14 @@
 """Render a session's graph to the stereo mix.
 
-Tracks are independent until they reach a bus, so they render concurrently (threads: the
-decoders, scipy filters and numba kernels release the GIL). Their outputs are summed into
-each bus strictly in render order (``graph.plan``), whatever order threads finish in, so the
-same session gives the same bits for every ``jobs``. At most ``jobs`` finished tracks wait to
-be summed: memory grows with the number of buses, not with the number of tracks.
+Tracks are independent until they reach a bus, so they render concurrently in threads (the
+decoders, scipy filters and numba kernels release the GIL). Tracks whose whole chain can
+stream are rendered block by block: every track's block ``k`` is processed in parallel, then
+summed into its buses in render order before block ``k + 1``; small reused buffers instead of
+whole-song arrays keep memory low and the caches warm. The other strips render whole, in
+render order, at most ``jobs`` tracks at a time. Either way each bus receives its inputs in
+one fixed order, so the same session gives the same bits for every ``jobs``.
 
-A strip (track or bus) runs: inserts → pre-fader taps → fader → pan → post-fader taps and out.
+A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps and out.
 """
 
 from __future__ import annotations
@@ -18,21 +20,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from render import audio_io
-from render.chain import run_chain
-from render.dsp.envelope import gain_envelope, linear_envelope
-from render.dsp.levels import db_to_gain, fade_in_gains, pan_gains
+from render.chain import BlockProcess, block_chain, run_chain
+from render.dsp.levels import db_to_gain
 from render.errors import AudioInputError
-from render.graph import Node, RenderPlan, clip_span, plan
-from render.session.model import MIX_BUS, Automation, Session, Track
+from render.graph import Node, RenderPlan, plan
+from render.session.model import MIX_BUS, Session, Track
+from render.strip import Clip, Levels, StripOutput
+
+BLOCK = 1 << 16
+"""Samples per streamed block (1.4 s at 48 kHz): large enough that per-call overhead is
+negligible, small enough that a block of every track stays in the processor's caches."""
 
 SILENCE = 2.0**-25
 """Below a quarter of a 24-bit step: where ringing tails count as silent for the mix length."""
-
-
-@dataclass(frozen=True)
-class StripOutput:
-    pre: np.ndarray | None  # panned, before the fader (only when a pre-fader send needs it)
-    post: np.ndarray  # after fader and pan: what goes out and to post-fader sends
 
 
 @dataclass(frozen=True)
@@ -44,27 +44,29 @@ class Mix:
 
 
 def render_mix(session: Session, jobs: int) -> Mix:
-    """Render every strip in order and sum the mix bus, ``jobs`` tracks at a time."""
+    """Render every strip and sum the mix bus, ``jobs`` threads at a time."""
     render_plan = plan(session)
     mixer = _Mixer(session, render_plan)
+    needed = [n for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources]
+    streamed = [node for node in needed if mixer.streamable(node)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
+        mixer.stream(streamed, pool)
         pending: deque[tuple[Node, Future[StripOutput]]] = deque()
         try:
-            for node in render_plan.nodes:
-                if not (node.audible or node.name in render_plan.key_sources):
+            for node in needed:
+                if node in streamed:
                     continue
                 needs_keys = any(e.sidechain is not None for e in node.chain)
-                if not node.is_track or needs_keys or len(pending) >= jobs:
-                    while pending and (not node.is_track or needs_keys or len(pending) >= jobs):
-                        done, future = pending.popleft()
-                        mixer.deliver(done, future.result())
+                while pending and (not node.is_track or needs_keys or len(pending) >= jobs):
+                    done, future = pending.popleft()
+                    mixer.deliver(done, future.result(), 0)
                 if node.is_track:
                     pending.append((node, pool.submit(mixer.render_track, node)))
                 else:
-                    mixer.deliver(node, mixer.render_bus(node))
+                    mixer.deliver(node, mixer.render_bus(node), 0)
             while pending:
                 done, future = pending.popleft()
-                mixer.deliver(done, future.result())
+                mixer.deliver(done, future.result(), 0)
         except BaseException:
             for _, future in pending:
                 future.cancel()
@@ -81,8 +83,30 @@ class _Mixer:
         self.rate = session.sample_rate
         self.buses: dict[str, np.ndarray] = {}
         self.keys: dict[str, np.ndarray] = {}
-        self.heard: list[str] = []
+        self.heard: set[str] = set()
         self.notes: list[str] = []
+
+    def streamable(self, node: Node) -> bool:
+        """A track streams when its stem needs no resampling and its chain streams without a
+        sidechain (a key would have to be complete before the track starts)."""
+        if not isinstance(node.strip, Track) or any(e.sidechain for e in node.chain):
+            return False
+        if any(e.stream is None for e in node.chain):
+            return False
+        return self.probe(node.strip).sample_rate == self.rate
+
+    def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
+        """Render ``nodes`` block by block, summing each block into the buses in order."""
+        tracks = [_StreamedTrack(self, node) for node in nodes]
+        try:
+            for offset in range(0, self.plan.length, BLOCK):
+                n = min(BLOCK, self.plan.length - offset)
+                futures = [pool.submit(track.block, offset, n) for track in tracks]
+                for track, future in zip(tracks, futures, strict=True):
+                    self.deliver(track.node, future.result(), offset)
+        finally:
+            for track in tracks:
+                track.close()
 
     def render_track(self, node: Node) -> StripOutput:
         track = node.strip
@@ -90,79 +114,108 @@ class _Mixer:
         try:
             x, info = audio_io.read_stem(track.stem, self.rate)
         except AudioInputError as e:
-            raise AudioInputError(f"{self.session.where(f'tracks.{track.name}.stem')}: {e}") from e
+            raise self.located(track, e) from e
         if info.sample_rate != self.rate:
             self.notes.append(
                 f"{track.name}: stem at {info.sample_rate} Hz resampled to "
                 f"{self.rate} Hz (soxr, very high quality)"
             )
-        return self._strip(node, self._place(track, x))
+        clip = Clip(track, x.shape[1], self.rate)
+        placed = np.zeros((x.shape[0], self.plan.length))
+        begin, end = clip.overlap(0, self.plan.length)
+        at = clip.start + begin
+        placed[:, at : at + end - begin] = x[:, clip.first + begin : clip.first + end]
+        placed[:, at : at + end - begin] *= clip.gains(begin, end)
+        return self._strip(node, placed)
 
     def render_bus(self, node: Node) -> StripOutput:
         x = self.buses.pop(node.name, None)
         return self._strip(node, np.zeros((2, self.plan.length)) if x is None else x)
 
-    def deliver(self, node: Node, output: StripOutput) -> None:
-        """Sum a finished strip into the buses it feeds (called in render order only)."""
+    def deliver(self, node: Node, output: StripOutput, offset: int) -> None:
+        """Sum a strip's block at ``offset`` into the buses it feeds (in render order only)."""
+        n = output.post.shape[1]
         if node.name in self.plan.key_sources:
-            self.keys[node.name] = output.post
+            key = self.keys.setdefault(node.name, np.zeros((2, self.plan.length)))
+            key[:, offset : offset + n] = output.post
         if not node.audible:
             return
         if node.is_track:
-            self.heard.append(node.name)
+            self.heard.add(node.name)
         for out in node.outputs:
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
             bus = self.buses.setdefault(out.target, np.zeros((2, self.plan.length)))
             if out.level_db == 0.0:
-                bus += signal
+                bus[:, offset : offset + n] += signal
             else:
-                bus += signal * db_to_gain(out.level_db)
+                bus[:, offset : offset + n] += signal * db_to_gain(out.level_db)
 
     def finish(self) -> Mix:
         mix = self.buses.pop(MIX_BUS, np.zeros((2, self.plan.length)))
         mix = run_chain(self.plan.mix_chain, mix, self.keys) * db_to_gain(self.session.mix.gain_db)
         audible = np.flatnonzero(np.max(np.abs(mix), axis=0) > SILENCE)
         end = max(self.plan.content_end, int(audible[-1]) + 1 if audible.size else 0)
-        heard = [t.name for t in self.session.tracks if t.name in self.heard]
-        return Mix(np.ascontiguousarray(mix[:, :end]), self.rate, tuple(heard), tuple(self.notes))
+        heard = tuple(t.name for t in self.session.tracks if t.name in self.heard)
+        return Mix(np.ascontiguousarray(mix[:, :end]), self.rate, heard, tuple(self.notes))
 
-    def _place(self, track: Track, x: np.ndarray) -> np.ndarray:
-        """The clip (trimmed, polarity, fades) at its place in a buffer of the plan's length."""
-        first, last = clip_span(track, x.shape[1], self.rate)
-        clip = x[:, first:last]
-        envelope = np.full(clip.shape[1], -1.0 if track.polarity == "inverted" else 1.0)
-        for fade, at_start in ((track.fade_in, True), (track.fade_out, False)):
-            n = min(round(fade.length_s * self.rate), clip.shape[1])
-            if n:
-                ramp = fade_in_gains(n, fade.curve)
-                envelope[:n] *= ramp if at_start else 1.0
-                envelope[clip.shape[1] - n :] *= 1.0 if at_start else ramp[::-1]
-        start = round(track.start_s * self.rate)
-        placed = np.zeros((clip.shape[0], self.plan.length))
-        end = min(start + clip.shape[1], self.plan.length)
-        placed[:, start:end] = (clip * envelope)[:, : end - start]
-        return placed
+    def levels(self, node: Node, channels: int) -> Levels:
+        needs_pre = any(out.tap == "pre" for out in node.outputs)
+        return Levels(node.strip, channels, self.plan.length, self.rate, needs_pre)
 
     def _strip(self, node: Node, x: np.ndarray) -> StripOutput:
-        strip = node.strip
         x = run_chain(node.chain, x, self.keys)
-        panned = self._pan(x, strip.pan, strip.automation)
-        fader = self._fader(strip.gain_db, strip.automation, x.shape[1])
-        pre = panned if any(out.tap == "pre" for out in node.outputs) else None
-        return StripOutput(pre, panned * fader)
+        return self.levels(node, x.shape[0]).apply(x, 0)
 
-    def _pan(self, x: np.ndarray, pan: float, automation: Automation) -> np.ndarray:
-        """Mono sources get the constant-power pan law, stereo ones balance (dsp.levels)."""
-        if automation.pan:
-            lane = [(p.at_s, p.value, p.curve) for p in automation.pan]
-            left, right = pan_gains(linear_envelope(lane, x.shape[1], self.rate), x.shape[0])
-        else:
-            left, right = pan_gains(pan, x.shape[0])
-        return np.stack([x[0] * left, x[-1] * right])
+    def probe(self, track: Track) -> audio_io.StemInfo:
+        try:
+            return audio_io.probe(track.stem)
+        except AudioInputError as e:
+            raise self.located(track, e) from e
 
-    def _fader(self, gain_db: float, automation: Automation, n: int) -> np.ndarray | float:
-        if not automation.gain:
-            return db_to_gain(gain_db)
-        lane = [(p.at_s, p.value_db, p.curve) for p in automation.gain]
-        return gain_envelope(lane, n, self.rate)
+    def located(self, track: Track, error: AudioInputError) -> AudioInputError:
+        """An error found while decoding, pointed at the session line naming the stem."""
+        return AudioInputError(f"{self.session.where(f'tracks.{track.name}.stem')}: {error}")
+
+
+class _StreamedTrack:
+    """One track rendered block by block: stem reader, chain state, levels."""
+
+    def __init__(self, mixer: _Mixer, node: Node) -> None:
+        track = node.strip
+        assert isinstance(track, Track)
+        info = mixer.probe(track)
+        self.mixer, self.node, self.track = mixer, node, track
+        self.clip = Clip(track, info.frames, mixer.rate)
+        self.channels = info.channels
+        stages = block_chain(node.chain, info.channels)
+        assert stages is not None
+        self.stages: list[BlockProcess] = stages
+        self.levels = mixer.levels(node, info.channels)
+        self.reader: audio_io.StemReader | None = None
+
+    def block(self, offset: int, n: int) -> StripOutput:
+        x = np.zeros((self.channels, n))
+        begin, end = self.clip.overlap(offset, n)
+        if end > begin:
+            if self.reader is None:
+                self.reader = self._open()
+            at = self.clip.start + begin - offset
+            try:
+                x[:, at : at + end - begin] = self.reader.read(end - begin)
+            except AudioInputError as e:
+                raise self.mixer.located(self.track, e) from e
+            x[:, at : at + end - begin] *= self.clip.gains(begin, end)
+        for stage in self.stages:
+            x = stage(x, None)
+        return self.levels.apply(x, offset)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def _open(self) -> audio_io.StemReader:
+        try:
+            return audio_io.StemReader(self.track.stem, self.clip.first)
+        except AudioInputError as e:
+            raise self.mixer.located(self.track, e) from e

@@ -1,8 +1,10 @@
-"""Parametric EQ: designed coefficients against the cookbook's closed forms, and ``equalize``
-measured (impulse in, FFT out) against ``sosfreqz`` of exactly those coefficients."""
+"""Parametric EQ: designed coefficients against the cookbook's closed forms, ``equalize``
+measured (impulse in, FFT out) against ``sosfreqz`` of exactly those coefficients, and
+``Equalizer`` blocks against ``equalize`` on the whole signal, bit for bit."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from render.dsp.eq import PASS_SLOPES_DB_PER_OCT, Band, band_sos, equalize, pass_sos
+from render.dsp.eq import PASS_SLOPES_DB_PER_OCT, Band, Equalizer, band_sos, equalize, pass_sos
 from render.dsp.levels import gain_to_db
 
 SAMPLE_RATES = (44_100, 48_000, 96_000)
@@ -219,42 +221,91 @@ def test_equalize_applies_the_designed_band(
 
 
 ROUTED = Band("peak", 1_000.0, 6.0, q=2.0)
+# A different centre per routing, so a band that lands in the wrong routing, or routings run in
+# the wrong order (left/right act after the mid/side decode), changes the transfer matrix.
+ROUTED_HZ = {"stereo": 1_000.0, "mid": 700.0, "side": 2_500.0, "left": 300.0, "right": 5_000.0}
+ROUTINGS = [
+    *((name,) for name in ROUTED_HZ),
+    ("mid", "side", "left", "right"),
+]
 SHARED_BANDS = [Band("high_shelf", 8_000.0, -4.0), Band("notch", 3_000.0, q=8.0)]
 PASSES = {"highpass": (40.0, 24), "lowpass": (16_000.0, 12)}
 
 
-def expected_transfer(routing: str, n_channels: int, sample_rate: int) -> np.ndarray:
+def routed_bands(routings: Sequence[str]) -> list[Band]:
+    """The shared bands and one ``ROUTED`` peak per routing."""
+    return [
+        *SHARED_BANDS,
+        *(replace(ROUTED, channels=name, frequency_hz=ROUTED_HZ[name]) for name in routings),  # type: ignore[arg-type]
+    ]
+
+
+def expected_transfer(routings: Sequence[str], n_channels: int, sample_rate: int) -> np.ndarray:
     """``T[out, in, bin]`` from the mid/side definitions: with M = (L+R)/2, S = (L-R)/2 and
-    L = M' + S', R = M' - S', the mid/side filters Hm, Hs give L' = (Hm+Hs)/2 L + (Hm-Hs)/2 R;
-    a mono channel takes every band but ``side``. Everything shared multiplies all of it."""
+    L = M' + S', R = M' - S', the mid/side filters Hm, Hs give L' = (Hm+Hs)/2 L + (Hm-Hs)/2 R,
+    and the left/right filters then scale each output row; a mono channel takes every band
+    but ``side``. Everything shared multiplies all of it."""
     frequencies_hz = np.fft.rfftfreq(N_IMPULSE, 1.0 / sample_rate)
-    shared = np.prod(
-        [
-            response(sos, frequencies_hz, sample_rate)
-            for sos in [pass_sos(kind, *spec, sample_rate) for kind, spec in PASSES.items()]
-            + [band_sos(b, sample_rate) for b in SHARED_BANDS]
-        ],
-        axis=0,
-    )
-    h = response(band_sos(ROUTED, sample_rate), frequencies_hz, sample_rate)
-    one = np.ones_like(h)
+    h = {name: np.ones(len(frequencies_hz), dtype=complex) for name in ROUTED_HZ}
+    for band in routed_bands(routings):
+        h[band.channels] = h[band.channels] * response(
+            band_sos(band, sample_rate), frequencies_hz, sample_rate
+        )
+    for kind, spec in PASSES.items():
+        h["stereo"] *= response(pass_sos(kind, *spec, sample_rate), frequencies_hz, sample_rate)  # type: ignore[arg-type]
     if n_channels == 1:
-        return (shared * (one if routing == "side" else h))[np.newaxis, np.newaxis]
-    h_left, h_right = (h if routing == name else one for name in ("left", "right"))
-    h_mid, h_side = (h if routing in (name, "stereo") else one for name in ("mid", "side"))
+        return (h["stereo"] * h["mid"] * h["left"] * h["right"])[np.newaxis, np.newaxis]
+    h_mid, h_side = h["mid"], h["side"]
     ms = 0.5 * np.array([[h_mid + h_side, h_mid - h_side], [h_mid - h_side, h_mid + h_side]])
-    return np.array([h_left, h_right])[:, np.newaxis] * ms * shared
+    return np.array([h["left"], h["right"]])[:, np.newaxis] * ms * h["stereo"]
 
 
 @pytest.mark.parametrize("n_channels", [1, 2])
 @pytest.mark.parametrize("sample_rate", SAMPLE_RATES)
-@pytest.mark.parametrize("routing", ["stereo", "mid", "side", "left", "right"])
-def test_equalize_routes_bands(routing: str, sample_rate: int, n_channels: int) -> None:
-    """The whole chain (pass filters, shared bands, one routed band) measured against the
-    matrix of responses the routing defines."""
-    bands = [*SHARED_BANDS, replace(ROUTED, channels=routing)]  # type: ignore[arg-type]
-    measured = measured_transfer(n_channels, sample_rate, bands, **PASSES)
-    assert_transfer(measured, expected_transfer(routing, n_channels, sample_rate))
+@pytest.mark.parametrize("routings", ROUTINGS, ids="+".join)
+def test_equalize_routes_bands(
+    routings: tuple[str, ...], sample_rate: int, n_channels: int
+) -> None:
+    """The whole chain (pass filters, shared bands, routed bands) measured against the matrix
+    of responses the routing defines. The shared cascade runs folded into the mid and side (or
+    left and right) cascades: rounding differs from filtering L and R first, far below 1e-9."""
+    measured = measured_transfer(n_channels, sample_rate, routed_bands(routings), **PASSES)
+    assert_transfer(measured, expected_transfer(routings, n_channels, sample_rate))
+
+
+def block_edges(kind: str, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive blocks covering ``n`` samples."""
+    if kind == "tiny-first":
+        sizes = [0, 1, 0, 1, 1, 2, 0, 3] * 8  # then the rest in one block
+    elif kind == "tiny-last":
+        sizes = [n - 100] + [1, 0] * 100
+    elif kind == "random":
+        sizes = list(rng.integers(0, 600, n // 100))  # 0 included: some blocks are empty
+    else:
+        sizes = [1_000] * (n // 1_000)
+    stops = [int(stop) for stop in np.cumsum(sizes) if stop <= n]
+    return list(itertools.pairwise([0, *stops, n]))
+
+
+@pytest.mark.parametrize("kind", ["tiny-first", "tiny-last", "random", "blocks-of-1000"])
+@pytest.mark.parametrize("n_channels", [1, 2])
+@pytest.mark.parametrize("routings", ROUTINGS, ids="+".join)
+def test_blocks_equal_the_whole_signal(
+    rng: np.random.Generator, routings: tuple[str, ...], n_channels: int, kind: str
+) -> None:
+    """Every cascade carries its own ``sosfilt`` state from block to block, so any partition
+    gives the very same bits as one call (exact: the same operations on the same numbers)."""
+    x = noise(rng, n_channels)
+    bands = routed_bands(routings)
+    equalizer = Equalizer(48_000, n_channels, bands, **PASSES)
+    edges = block_edges(kind, x.shape[1], rng)
+    blocks = [equalizer.process(x[:, start:stop]) for start, stop in edges]
+    assert [block.shape for block in blocks] == [
+        (n_channels, stop - start) for start, stop in edges
+    ]
+    np.testing.assert_array_equal(
+        np.concatenate(blocks, axis=1), equalize(x, 48_000, bands, **PASSES)
+    )
 
 
 def noise(rng: np.random.Generator, n_channels: int, mono_compatible: bool = False) -> np.ndarray:
@@ -391,10 +442,24 @@ def test_input_is_not_modified(
             id="equalize-band",
         ),
         pytest.param(
-            lambda: equalize(np.zeros((3, 8)), 48_000), r"got shape \(3, 8\)", id="three-channels"
+            lambda: equalize(np.zeros((3, 8)), 48_000),
+            r"equalizer channels: got 3, expected 1 or 2",
+            id="three-channels",
         ),
         pytest.param(
-            lambda: equalize(np.zeros(8), 48_000), r"got shape \(8,\)", id="one-dimensional"
+            lambda: equalize(np.zeros(8), 48_000),
+            r"equalize x: got shape \(8,\), expected \(channels 1 or 2, samples\)",
+            id="one-dimensional",
+        ),
+        pytest.param(
+            lambda: Equalizer(48_000, 2).process(np.zeros((1, 8))),
+            r"equalizer block: got shape \(1, 8\), expected \(2, samples\)",
+            id="block-channels",
+        ),
+        pytest.param(
+            lambda: Equalizer(48_000, 1).process(np.zeros(8)),
+            r"equalizer block: got shape \(8,\), expected \(1, samples\)",
+            id="block-one-dimensional",
         ),
     ],
 )
