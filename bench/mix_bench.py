@@ -90,9 +90,12 @@ def build_session(folder: Path, seed: int = 16) -> Path:
 
 
 def run_render(session: Path, jobs: int) -> dict[str, float]:
+    from render.memory import tune_allocator
     from render.mix import render_mix  # noqa: F401  (import cost outside the timing)
     from render.pipeline import render_session
     from render.session import LoadOptions, load_session
+
+    tune_allocator()  # as the command line does
 
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()

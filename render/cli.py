@@ -17,6 +17,7 @@ from types import FrameType
 
 from render import __version__
 from render.errors import EXIT_OK, RenderError
+from render.memory import tune_allocator
 from render.pipeline import RenderResult, render_session
 from render.session import LoadOptions, load_session
 
@@ -113,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
+    tune_allocator()
     status = EXIT_OK
     for session_path in args.sessions:
         try:

@@ -225,3 +225,11 @@ def test_damaged_stem_is_a_located_input_error(
     error = capsys.readouterr().err
     assert error.startswith(f"{session}:4:13: tracks.a.stem: {stems / 'bad.flac'}: {message}")
     assert not (tmp_path / "out").exists()
+
+
+def test_allocator_is_tuned_on_glibc() -> None:
+    """On glibc (every Linux CI and user machine here) the block-friendly allocator settings
+    take effect; mallopt returns 0 when it refuses one."""
+    from render.memory import tune_allocator
+
+    assert tune_allocator() is True
