@@ -63,7 +63,7 @@ def render_mix(session: Session, jobs: int) -> Mix:
                 if node.is_track:
                     pending.append((node, pool.submit(mixer.render_track, node)))
                 else:
-                    mixer.deliver(node, mixer.render_bus(node), 0)
+                    mixer.render_bus(node)
             while pending:
                 done, future = pending.popleft()
                 mixer.deliver(done, future.result(), 0)
@@ -128,9 +128,22 @@ class _Mixer:
         placed[:, at : at + end - begin] *= clip.gains(begin, end)
         return self._strip(node, placed)
 
-    def render_bus(self, node: Node) -> StripOutput:
+    def render_bus(self, node: Node) -> None:
+        """Process a bus over its summed input and deliver it, block by block where its chain
+        streams (whole otherwise), so no new whole-song array is made for its output."""
         x = self.buses.pop(node.name, None)
-        return self._strip(node, np.zeros((2, self.plan.length)) if x is None else x)
+        if x is None:
+            x = np.zeros((2, self.plan.length))
+        stages = block_chain(node.chain, 2)
+        if stages is None:
+            x = run_chain(node.chain, x, self.keys)
+        levels = self.levels(node, 2)
+        for offset in range(0, self.plan.length, BLOCK):
+            block = x[:, offset : offset + BLOCK]
+            for effect, stage in zip(node.chain, stages or (), strict=False):
+                key = self.keys.get(effect.sidechain) if effect.sidechain else None
+                block = stage(block, None if key is None else key[:, offset : offset + BLOCK])
+            self.deliver(node, levels.apply(block, offset), offset)
 
     def deliver(self, node: Node, output: StripOutput, offset: int) -> None:
         """Sum a strip's block at ``offset`` into the buses it feeds (in render order only)."""
