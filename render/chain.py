@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from render import audio_io
-from render.dsp import delay, dynamics, eq, reverb, saturation, stereo
+from render.dsp import delay, dynamics, eq, limiter, reverb, saturation, stereo
 from render.dsp.levels import db_to_gain
 from render.session.model import (
     Compressor,
@@ -136,7 +136,7 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
             )
         case Limiter():
             return PreparedEffect(
-                lambda x, key: dynamics.limit(
+                lambda x, key: limiter.limit(
                     x,
                     rate,
                     ceiling_db=effect.ceiling_dbtp,
@@ -145,7 +145,7 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                     true_peak=effect.true_peak,
                 ),
                 0,
-                dynamics.limiter_latency_samples(rate, effect.lookahead_ms),
+                limiter.limiter_latency_samples(rate, effect.lookahead_ms),
                 None,
             )
         case Reverb():

@@ -1,4 +1,4 @@
-"""Dynamics: compressor, gate/expander and lookahead brick-wall limiter.
+"""Dynamics: compressor and gate/expander (the limiter is ``render.dsp.limiter``).
 
 The compressor follows Giannoulis, Massberg & Reiss, "Digital Dynamic Range Compressor Design —
 A Tutorial and Analysis", JAES 60(6), 2012 ([GMR]): feed-forward, log domain, level corrected
@@ -35,8 +35,8 @@ import numpy as np
 from numba import njit
 
 from render.dsp.filters import band_limit_sos
+from render.dsp.kernel_math import DB_PER_NEPER, JIT, TINY, exp, finite_db, ln, one_pole
 from render.dsp.levels import db_to_gain
-from render.dsp.true_peak import true_peaks
 
 Detector = Literal["peak", "rms"]
 
@@ -48,10 +48,6 @@ square ripples by +-7.9 % (+-0.34 dB of level), 1 kHz by +-0.8 %, while a 30 ms 
 still read at nearly its full level."""
 _CHUNK = 512
 """Samples per slice inside a kernel: its scratch rows (a few kB) stay in the L1 cache."""
-_JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}
-"""numba options of every kernel: ``error_model="numpy"`` drops the zero-division checks
-that would keep a loop with a division from vectorising; no fastmath, so the SIMD and
-scalar remainders of a loop round alike and the bytes do not depend on the block split."""
 
 
 def gain_computer_db(
@@ -179,13 +175,13 @@ class Compressor(_BlockProcessor):
                 raise ValueError(f"compressor {what}: got {value}, expected a fraction from 0 to 1")
         settings = (
             detector == "rms",
-            _pole(RMS_TIME_MS, sample_rate, "compressor rms time"),
+            one_pole(RMS_TIME_MS, sample_rate, "compressor rms time"),
             link,
-            _finite("compressor threshold_db", threshold_db),
+            finite_db("compressor threshold_db", threshold_db),
             1.0 / ratio - 1.0,
             knee_db,
-            _pole(attack_ms, sample_rate, "compressor attack_ms"),
-            _pole(release_ms, sample_rate, "compressor release_ms"),
+            one_pole(attack_ms, sample_rate, "compressor attack_ms"),
+            one_pole(release_ms, sample_rate, "compressor release_ms"),
             makeup_db,
             mix,
         )
@@ -282,7 +278,7 @@ class Gate(_BlockProcessor):
             raise ValueError(f"gate ratio: got {ratio}, expected a number >= 1 or None (hard gate)")
         if not hold_ms >= 0.0:
             raise ValueError(f"gate hold_ms: got {hold_ms} ms, expected >= 0 ms")
-        threshold = db_to_gain(_finite("gate threshold_db", threshold_db))
+        threshold = db_to_gain(finite_db("gate threshold_db", threshold_db))
         exponent = math.inf if ratio is None else ratio - 1.0
         floor = db_to_gain(range_db)
         # Below ``bottom`` the expander curve is under the floor (a hard gate: the threshold).
@@ -292,8 +288,8 @@ class Gate(_BlockProcessor):
             bottom,
             exponent,
             floor,
-            _pole(attack_ms, sample_rate, "gate attack_ms"),
-            _pole(release_ms, sample_rate, "gate release_ms"),
+            one_pole(attack_ms, sample_rate, "gate attack_ms"),
+            one_pole(release_ms, sample_rate, "gate release_ms"),
             round(hold_ms * sample_rate / 1000.0),
         )
         # 1 - gain, smoothed (closed at the start), and the samples of hold left.
@@ -330,69 +326,6 @@ def gate(
     ).process(x, key)
 
 
-def limit(
-    x: np.ndarray,
-    sample_rate: int,
-    *,
-    ceiling_db: float,
-    release_ms: float,
-    lookahead_ms: float,
-    true_peak: bool = True,
-) -> np.ndarray:
-    """Brick-wall limiting with lookahead: no output sample exceeds ``ceiling_db``.
-
-    ``y[:, n] = x[:, n - D] * gain[n]`` (0 for n < D), ``D = limiter_latency_samples(...)``,
-    one gain for all channels. Sample ``n`` needs ``g_req[n] = min(1, ceiling / peak[n])``; a
-    running minimum of ``g_req`` over ``D + 1`` samples, then a moving average as long (G.
-    Luff, "Designing a straightforward limiter", Signalsmith Audio, 2022,
-    https://signalsmith-audio.co.uk/writing/2022/limiter/), ramps the gain down over the
-    lookahead: when delayed sample ``n`` plays, every term of that average is <= ``g_req[n]``,
-    so the ramp arrives exactly on time. A one-pole release (``release_ms``) lets the gain
-    rise again, never above the average; a final ``min`` with ``g_req`` removes rounding, so
-    ``|y| <= ceiling`` holds to the last bit.
-
-    Parameters
-    ----------
-    x, sample_rate
-        As for ``compress``. The last ``D`` samples of ``x`` are not in the output: pad ``x``
-        with ``D`` zeros to keep them.
-    ceiling_db : float
-        Highest output peak, dBFS (dBTP when ``true_peak``).
-    release_ms : float
-        Time constant of the gain's recovery, ms >= 0.
-    lookahead_ms : float
-        Length of the gain ramp and of the delay, ms >= 0 (0: instant attack, no delay).
-    true_peak : bool
-        Also hold inter-sample peaks (``render.dsp.true_peak``, ITU-R BS.1770-4 Annex 2).
-        Default True: delivery specs (EBU R128, the streaming services) set their ceilings
-        in dBTP.
-    """
-    ceiling = db_to_gain(_finite("limiter ceiling_db", ceiling_db))
-    delay = limiter_latency_samples(sample_rate, lookahead_ms)
-    release = _pole(release_ms, sample_rate, "limiter release_ms")
-    source = np.ascontiguousarray(x, dtype=np.float64)
-    peak = true_peaks(source) if true_peak else np.max(np.abs(source), axis=0)
-    gain = _lookahead_gain(peak, ceiling, delay, release)
-    y = np.empty_like(source)
-    y[:, :delay] = 0.0
-    np.multiply(source[:, : max(source.shape[1] - delay, 0)], gain[delay:], out=y[:, delay:])
-    return y
-
-
-def limiter_latency_samples(sample_rate: int, lookahead_ms: float) -> int:
-    """The limiter's delay in whole samples: ``round(lookahead_ms * sample_rate / 1000)``."""
-    if not lookahead_ms >= 0.0:
-        raise ValueError(f"limiter lookahead_ms: got {lookahead_ms} ms, expected >= 0 ms")
-    return round(lookahead_ms * sample_rate / 1000.0)
-
-
-def _pole(time_ms: float, sample_rate: int, what: str) -> float:
-    """The one-pole coefficient ``exp(-1 / (tau * fs))`` of a time constant; 0 ms gives 0."""
-    if not time_ms >= 0.0:
-        raise ValueError(f"{what}: got {time_ms} ms, expected >= 0 ms")
-    return math.exp(-1000.0 / (time_ms * sample_rate)) if time_ms > 0.0 else 0.0
-
-
 def _check_curve(ratio: float, knee_db: float) -> None:
     if not ratio >= 1.0:
         raise ValueError(f"compressor ratio: got {ratio}, expected a number >= 1 (inf limits)")
@@ -400,13 +333,7 @@ def _check_curve(ratio: float, knee_db: float) -> None:
         raise ValueError(f"compressor knee_db: got {knee_db} dB, expected a finite width >= 0 dB")
 
 
-def _finite(what: str, level_db: float) -> float:
-    if not math.isfinite(level_db):
-        raise ValueError(f"{what}: got {level_db} dB, expected a finite level in dBFS")
-    return level_db
-
-
-@njit(**_JIT)
+@njit(**JIT)
 def _reduction_db(level_db: float, threshold_db: float, slope: float, knee_db: float) -> float:
     """Input minus output level of [GMR] eq. (4), ``slope = 1 / ratio - 1``, without branches:
     with ``k`` the level's way into the knee (clipped to 0..W), the reduction is ``-slope *
@@ -421,60 +348,8 @@ def _reduction_db(level_db: float, threshold_db: float, slope: float, knee_db: f
 # The same curve for the public function: the kernel's own Python code, element by element.
 _REDUCTIONS_DB = np.vectorize(_reduction_db.py_func, otypes=[np.float64])
 
-# Natural log and exp that LLVM vectorises (libm's are opaque calls: 17 ns a sample for the
-# two, against 2 ns here), each within 1 ulp of the truth. The log is fdlibm's e_log.c (Sun,
-# 1993; musl's log until 2018): mantissa reduced to [sqrt(1/2), sqrt(2)), log(1 + f) = 2s +
-# s R(s^2) with s = f / (2 + f) and R its 7-term minimax. The exp is Cody & Waite's ("Software
-# Manual for the Elementary Functions", 1980, ch. 6): y = k ln2 + r with ln2 in two parts,
-# |r| <= ln2 / 2, e^r to degree 13 (Taylor: the remainder r^14 / 14! is under 4e-18), 2^k
-# added to the exponent bits.
-_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
-_SQRT_HALF_BITS = np.int64(0x3FE6A09E667F3BCD)
-_MANTISSA = np.int64(0x000FFFFFFFFFFFFF)
-_LG = (
-    6.666666666666735130e-01,
-    3.999999999940941908e-01,
-    2.857142874366239149e-01,
-    2.222219843214978396e-01,
-    1.818357216161805012e-01,
-    1.531383769920937332e-01,
-    1.479819860511658591e-01,
-)
-_INVERSE_FACTORIALS = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
-_ROUNDER = 1.5 * 2.0**52  # adding and subtracting it rounds to the nearest integer
-_TINY = np.finfo(np.float64).tiny  # -6153 dBFS: quieter amplitudes are read as this one
-_DB_PER_NEPER = 20.0 / math.log(10.0)
-_INVERSE_LN2 = 1.0 / math.log(2.0)
 
-
-@njit(**_JIT)
-def _ln(x: float) -> float:
-    """Natural log of a normal ``x`` > 0 (callers clamp at ``_TINY``)."""
-    bits = np.float64(x).view(np.int64) - _SQRT_HALF_BITS
-    k = np.float64(bits >> 52)
-    f = np.int64((bits & _MANTISSA) + _SQRT_HALF_BITS).view(np.float64) - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    r = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
-    r += w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
-    half_square = 0.5 * f * f
-    return s * (half_square + r) + k * _LN2_LO - half_square + f + k * _LN2_HI
-
-
-@njit(**_JIT)
-def _exp(y: float) -> float:
-    """``e^y``, ``y`` clamped to [-708, 709] (the normal range: 2^k is built from bits)."""
-    y = min(max(y, -708.0), 709.0)
-    k = (y * _INVERSE_LN2 + _ROUNDER) - _ROUNDER
-    r = (y - k * _LN2_HI) - k * _LN2_LO
-    p = 0.0
-    for coefficient in _INVERSE_FACTORIALS:
-        p = p * r + coefficient
-    return np.int64(np.float64(p).view(np.int64) + (np.int64(k) << 52)).view(np.float64)
-
-
-@njit(**_JIT)
+@njit(**JIT)
 def _smooth(target: float, state: float, up: float, down: float) -> float:
     """One step of the branching one-pole, ``target + alpha (state - target)`` with ``alpha =
     up`` when the target is above the state, ``down`` otherwise; rearranged so that both
@@ -485,7 +360,7 @@ def _smooth(target: float, state: float, up: float, down: float) -> float:
     return rise if target > state else fall
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _detect(
     source: np.ndarray, start: int, stop: int, sos: np.ndarray, zi: np.ndarray, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -514,7 +389,7 @@ def _detect(
     return a, b
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _compress_block(
     x: np.ndarray,
     source: np.ndarray,
@@ -568,7 +443,7 @@ def _compress_block(
                 drive = max(abs(a[i]), abs(b[i]))
                 if drives == 2:
                     drive = link * drive + (1.0 - link) * abs(own[i])
-                level_db = _DB_PER_NEPER * _ln(max(drive, _TINY))
+                level_db = DB_PER_NEPER * ln(max(drive, TINY))
                 reduction[i] = _reduction_db(level_db, threshold_db, slope, knee_db)
         first, second = work[0, :m], work[drives - 1, :m]
         first_state, second_state = reduction_db[0], reduction_db[drives - 1]
@@ -580,7 +455,7 @@ def _compress_block(
         for d in range(drives):
             gain = work[d, :m]
             for i in range(m):
-                gain[i] = _exp((makeup_db - gain[i]) * (1.0 / _DB_PER_NEPER))
+                gain[i] = exp((makeup_db - gain[i]) * (1.0 / DB_PER_NEPER))
         for c in range(channels):
             gain, dry, out = work[min(c, drives - 1), :m], x[c, start:stop], y[c, start:stop]
             for i in range(m):
@@ -588,7 +463,7 @@ def _compress_block(
                 out[i] = wet if mix == 1.0 else (1.0 - mix) * dry[i] + mix * wet
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _gate_block(
     x: np.ndarray,
     source: np.ndarray,
@@ -622,7 +497,7 @@ def _gate_block(
             loudest[i] = max(abs(a[i]), abs(b[i]))
         if bottom < threshold:  # an expander: its curve spans bottom to threshold
             for i in range(m):
-                curve = _exp(exponent * _ln(max(loudest[i], _TINY) / threshold))
+                curve = exp(exponent * ln(max(loudest[i], TINY) / threshold))
                 below[i] = 1.0 - (curve if loudest[i] > bottom else floor)
         else:
             for i in range(m):
@@ -642,48 +517,3 @@ def _gate_block(
             for i in range(m):
                 out[i] = dry[i] * below[i]
     shut[0], held[0] = state, left
-
-
-@njit(nogil=True, cache=True)
-def _lookahead_gain(peak: np.ndarray, ceiling: float, delay: int, release: float) -> np.ndarray:
-    """Gain for output sample ``i`` (playing input ``i - delay``): the running minimum of
-    ``g_req`` over ``delay + 1`` samples, its moving average over as many, instant attack,
-    one-pole release, and a final ``min`` with ``g_req[i - delay]`` against rounding.
-
-    The minimum comes from a monotone queue on the peaks clipped at the ceiling (the loudest
-    peak needs the least gain; all peaks under the ceiling need none), so passages without
-    overs cost one comparison per sample."""
-    n = peak.size
-    w = delay + 1
-    mask = 1
-    while mask < w:
-        mask *= 2
-    queue = np.empty(mask, np.int64)  # indices of falling peaks; the front is the loudest
-    front = back = 0
-    mask -= 1  # a power of two minus 1: ``k & mask`` wraps the queue's ring buffer
-    # Reductions (1 - gain) rather than gains: sums of zeros stay exactly zero, and a
-    # release ends at exactly unity gain.
-    window = np.zeros(w)  # the last w largest reductions; before the start, silence
-    slot = 0
-    total = 0.0
-    reduction = 0.0
-    gain = np.empty(n)
-    for i in range(n):
-        if back > front and queue[front & mask] <= i - w:
-            front += 1
-        clipped = max(peak[i], ceiling)
-        while back > front and max(peak[queue[(back - 1) & mask]], ceiling) <= clipped:
-            back -= 1
-        queue[back & mask] = i
-        back += 1
-        loudest = peak[queue[front & mask]]
-        deepest = 1.0 - ceiling / loudest if loudest > ceiling else 0.0
-        total += deepest - window[slot]
-        window[slot] = deepest
-        slot = slot + 1 if slot < delay else 0
-        average = max(total / w, 0.0)
-        reduction = average if average > reduction else average + release * (reduction - average)
-        gain[i] = 1.0 - reduction
-        if i >= delay and peak[i - delay] > ceiling:
-            gain[i] = min(gain[i], ceiling / peak[i - delay])
-    return gain

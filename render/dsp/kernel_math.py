@@ -1,0 +1,80 @@
+"""Numeric building blocks of the dynamics kernels: vectorisable log and exp, one-pole
+coefficients, level checks, and the numba options every kernel compiles with."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}
+"""numba options of every kernel: ``error_model="numpy"`` drops the zero-division checks
+that would keep a loop with a division from vectorising; no fastmath, so the SIMD and
+scalar remainders of a loop round alike and the bytes do not depend on the block split."""
+
+
+def one_pole(time_ms: float, sample_rate: int, what: str) -> float:
+    """The one-pole coefficient ``exp(-1 / (tau * fs))`` of a time constant; 0 ms gives 0."""
+    if not time_ms >= 0.0:
+        raise ValueError(f"{what}: got {time_ms} ms, expected >= 0 ms")
+    return math.exp(-1000.0 / (time_ms * sample_rate)) if time_ms > 0.0 else 0.0
+
+
+def finite_db(what: str, level_db: float) -> float:
+    if not math.isfinite(level_db):
+        raise ValueError(f"{what}: got {level_db} dB, expected a finite level in dBFS")
+    return level_db
+
+
+# Natural log and exp that LLVM vectorises (libm's are opaque calls: 17 ns a sample for the
+# two, against 2 ns here), each within 1 ulp of the truth. The log is fdlibm's e_log.c (Sun,
+# 1993; musl's log until 2018): mantissa reduced to [sqrt(1/2), sqrt(2)), log(1 + f) = 2s +
+# s R(s^2) with s = f / (2 + f) and R its 7-term minimax. The exp is Cody & Waite's ("Software
+# Manual for the Elementary Functions", 1980, ch. 6): y = k ln2 + r with ln2 in two parts,
+# |r| <= ln2 / 2, e^r to degree 13 (Taylor: the remainder r^14 / 14! is under 4e-18), 2^k
+# added to the exponent bits.
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_SQRT_HALF_BITS = np.int64(0x3FE6A09E667F3BCD)
+_MANTISSA = np.int64(0x000FFFFFFFFFFFFF)
+_LG = (
+    6.666666666666735130e-01,
+    3.999999999940941908e-01,
+    2.857142874366239149e-01,
+    2.222219843214978396e-01,
+    1.818357216161805012e-01,
+    1.531383769920937332e-01,
+    1.479819860511658591e-01,
+)
+_INVERSE_FACTORIALS = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
+_ROUNDER = 1.5 * 2.0**52  # adding and subtracting it rounds to the nearest integer
+TINY = np.finfo(np.float64).tiny  # -6153 dBFS: quieter amplitudes are read as this one
+DB_PER_NEPER = 20.0 / math.log(10.0)
+_INVERSE_LN2 = 1.0 / math.log(2.0)
+
+
+@njit(**JIT)
+def ln(x: float) -> float:
+    """Natural log of a normal ``x`` > 0 (callers clamp at ``_TINY``)."""
+    bits = np.float64(x).view(np.int64) - _SQRT_HALF_BITS
+    k = np.float64(bits >> 52)
+    f = np.int64((bits & _MANTISSA) + _SQRT_HALF_BITS).view(np.float64) - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    r = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    r += w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
+    half_square = 0.5 * f * f
+    return s * (half_square + r) + k * _LN2_LO - half_square + f + k * _LN2_HI
+
+
+@njit(**JIT)
+def exp(y: float) -> float:
+    """``e^y``, ``y`` clamped to [-708, 709] (the normal range: 2^k is built from bits)."""
+    y = min(max(y, -708.0), 709.0)
+    k = (y * _INVERSE_LN2 + _ROUNDER) - _ROUNDER
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    p = 0.0
+    for coefficient in _INVERSE_FACTORIALS:
+        p = p * r + coefficient
+    return np.int64(np.float64(p).view(np.int64) + (np.int64(k) << 52)).view(np.float64)

@@ -1,0 +1,113 @@
+"""Lookahead brick-wall limiter: no output sample (or, with ``true_peak``, no 4x-interpolated
+value) exceeds the ceiling. Its output is delayed by ``limiter_latency_samples``; the engine
+removes that delay (``render.chain``)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from render.dsp.kernel_math import finite_db, one_pole
+from render.dsp.levels import db_to_gain
+from render.dsp.true_peak import true_peaks
+
+
+def limit(
+    x: np.ndarray,
+    sample_rate: int,
+    *,
+    ceiling_db: float,
+    release_ms: float,
+    lookahead_ms: float,
+    true_peak: bool = True,
+) -> np.ndarray:
+    """Brick-wall limiting with lookahead: no output sample exceeds ``ceiling_db``.
+
+    ``y[:, n] = x[:, n - D] * gain[n]`` (0 for n < D), ``D = limiter_latency_samples(...)``,
+    one gain for all channels. Sample ``n`` needs ``g_req[n] = min(1, ceiling / peak[n])``; a
+    running minimum of ``g_req`` over ``D + 1`` samples, then a moving average as long (G.
+    Luff, "Designing a straightforward limiter", Signalsmith Audio, 2022,
+    https://signalsmith-audio.co.uk/writing/2022/limiter/), ramps the gain down over the
+    lookahead: when delayed sample ``n`` plays, every term of that average is <= ``g_req[n]``,
+    so the ramp arrives exactly on time. A one-pole release (``release_ms``) lets the gain
+    rise again, never above the average; a final ``min`` with ``g_req`` removes rounding, so
+    ``|y| <= ceiling`` holds to the last bit.
+
+    Parameters
+    ----------
+    x, sample_rate
+        As for ``compress``. The last ``D`` samples of ``x`` are not in the output: pad ``x``
+        with ``D`` zeros to keep them.
+    ceiling_db : float
+        Highest output peak, dBFS (dBTP when ``true_peak``).
+    release_ms : float
+        Time constant of the gain's recovery, ms >= 0.
+    lookahead_ms : float
+        Length of the gain ramp and of the delay, ms >= 0 (0: instant attack, no delay).
+    true_peak : bool
+        Also hold inter-sample peaks (``render.dsp.true_peak``, ITU-R BS.1770-4 Annex 2).
+        Default True: delivery specs (EBU R128, the streaming services) set their ceilings
+        in dBTP.
+    """
+    ceiling = db_to_gain(finite_db("limiter ceiling_db", ceiling_db))
+    delay = limiter_latency_samples(sample_rate, lookahead_ms)
+    release = one_pole(release_ms, sample_rate, "limiter release_ms")
+    source = np.ascontiguousarray(x, dtype=np.float64)
+    peak = true_peaks(source) if true_peak else np.max(np.abs(source), axis=0)
+    gain = _lookahead_gain(peak, ceiling, delay, release)
+    y = np.empty_like(source)
+    y[:, :delay] = 0.0
+    np.multiply(source[:, : max(source.shape[1] - delay, 0)], gain[delay:], out=y[:, delay:])
+    return y
+
+
+def limiter_latency_samples(sample_rate: int, lookahead_ms: float) -> int:
+    """The limiter's delay in whole samples: ``round(lookahead_ms * sample_rate / 1000)``."""
+    if not lookahead_ms >= 0.0:
+        raise ValueError(f"limiter lookahead_ms: got {lookahead_ms} ms, expected >= 0 ms")
+    return round(lookahead_ms * sample_rate / 1000.0)
+
+
+@njit(nogil=True, cache=True)
+def _lookahead_gain(peak: np.ndarray, ceiling: float, delay: int, release: float) -> np.ndarray:
+    """Gain for output sample ``i`` (playing input ``i - delay``): the running minimum of
+    ``g_req`` over ``delay + 1`` samples, its moving average over as many, instant attack,
+    one-pole release, and a final ``min`` with ``g_req[i - delay]`` against rounding.
+
+    The minimum comes from a monotone queue on the peaks clipped at the ceiling (the loudest
+    peak needs the least gain; all peaks under the ceiling need none), so passages without
+    overs cost one comparison per sample."""
+    n = peak.size
+    w = delay + 1
+    mask = 1
+    while mask < w:
+        mask *= 2
+    queue = np.empty(mask, np.int64)  # indices of falling peaks; the front is the loudest
+    front = back = 0
+    mask -= 1  # a power of two minus 1: ``k & mask`` wraps the queue's ring buffer
+    # Reductions (1 - gain) rather than gains: sums of zeros stay exactly zero, and a
+    # release ends at exactly unity gain.
+    window = np.zeros(w)  # the last w largest reductions; before the start, silence
+    slot = 0
+    total = 0.0
+    reduction = 0.0
+    gain = np.empty(n)
+    for i in range(n):
+        if back > front and queue[front & mask] <= i - w:
+            front += 1
+        clipped = max(peak[i], ceiling)
+        while back > front and max(peak[queue[(back - 1) & mask]], ceiling) <= clipped:
+            back -= 1
+        queue[back & mask] = i
+        back += 1
+        loudest = peak[queue[front & mask]]
+        deepest = 1.0 - ceiling / loudest if loudest > ceiling else 0.0
+        total += deepest - window[slot]
+        window[slot] = deepest
+        slot = slot + 1 if slot < delay else 0
+        average = max(total / w, 0.0)
+        reduction = average if average > reduction else average + release * (reduction - average)
+        gain[i] = 1.0 - reduction
+        if i >= delay and peak[i - delay] > ceiling:
+            gain[i] = min(gain[i], ceiling / peak[i - delay])
+    return gain
