@@ -1,4 +1,7 @@
-"""Process-wide allocator settings that keep block processing free of page faults.
+"""Memory for audio: allocator settings and whole-song buffers that avoid page faults.
+
+Page faults, not arithmetic, dominated renders on small virtual machines (~20-30 µs each,
+serialised across threads), so memory is handled with care in two ways.
 
 glibc returns freed memory to the kernel eagerly (its trim threshold follows the mmap
 threshold, both tiny next to audio blocks), so each 1 MB block buffer a render frees and
@@ -6,12 +9,19 @@ allocates again is mapped afresh, page by page: on a 16-track bench that was ~87
 faults and seconds of system time, serialised across threads. Blocks up to 32 MiB are
 served from the heap and up to 256 MiB of free heap is kept for reuse; whole-song arrays
 (over 32 MiB) are still mapped directly and returned when freed. See mallopt(3).
+
+Whole-song buffers (bus accumulators, sidechain keys) come from ``zeros``: an anonymous map
+marked for transparent huge pages, so touching 138 MB (3 minutes of stereo) costs ~70 faults
+of 2 MiB instead of ~34,000 of 4 KiB (measured: 0.37 s down to 0.02 s). See madvise(2).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import mmap
+
+import numpy as np
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -32,3 +42,15 @@ def tune_allocator() -> bool:
         mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
         and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
+
+
+def zeros(shape: tuple[int, ...]) -> np.ndarray:
+    """A zero-filled float64 array backed by huge pages where the kernel offers them (Linux;
+    elsewhere an ordinary ``np.zeros``). The mapping is released with the array."""
+    size = int(np.prod(shape)) * 8
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is None or size == 0:
+        return np.zeros(shape)
+    buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    buffer.madvise(advice)
+    return np.frombuffer(buffer, dtype=np.float64).reshape(shape)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from render import audio_io
+from render import audio_io, memory
 from render.chain import BlockProcess, block_chain, run_chain
 from render.dsp.levels import db_to_gain
 from render.errors import AudioInputError
@@ -121,7 +121,7 @@ class _Mixer:
                 f"{self.rate} Hz (soxr, very high quality)"
             )
         clip = Clip(track, x.shape[1], self.rate)
-        placed = np.zeros((x.shape[0], self.plan.length))
+        placed = memory.zeros((x.shape[0], self.plan.length))
         begin, end = clip.overlap(0, self.plan.length)
         at = clip.start + begin
         placed[:, at : at + end - begin] = x[:, clip.first + begin : clip.first + end]
@@ -133,7 +133,7 @@ class _Mixer:
         streams (whole otherwise), so no new whole-song array is made for its output."""
         x = self.buses.pop(node.name, None)
         if x is None:
-            x = np.zeros((2, self.plan.length))
+            x = memory.zeros((2, self.plan.length))
         stages = block_chain(node.chain, 2)
         if stages is None:
             x = run_chain(node.chain, x, self.keys)
@@ -149,8 +149,7 @@ class _Mixer:
         """Sum a strip's block at ``offset`` into the buses it feeds (in render order only)."""
         n = output.post.shape[1]
         if node.name in self.plan.key_sources:
-            key = self.keys.setdefault(node.name, np.zeros((2, self.plan.length)))
-            key[:, offset : offset + n] = output.post
+            self._buffer(self.keys, node.name)[:, offset : offset + n] = output.post
         if not node.audible:
             return
         if node.is_track:
@@ -158,19 +157,25 @@ class _Mixer:
         for out in node.outputs:
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
-            bus = self.buses.setdefault(out.target, np.zeros((2, self.plan.length)))
+            bus = self._buffer(self.buses, out.target)
             if out.level_db == 0.0:
                 bus[:, offset : offset + n] += signal
             else:
                 bus[:, offset : offset + n] += signal * db_to_gain(out.level_db)
 
     def finish(self) -> Mix:
-        mix = self.buses.pop(MIX_BUS, np.zeros((2, self.plan.length)))
+        mix = self.buses.pop(MIX_BUS, memory.zeros((2, self.plan.length)))
         mix = run_chain(self.plan.mix_chain, mix, self.keys) * db_to_gain(self.session.mix.gain_db)
         audible = np.flatnonzero(np.max(np.abs(mix), axis=0) > SILENCE)
         end = max(self.plan.content_end, int(audible[-1]) + 1 if audible.size else 0)
         heard = tuple(t.name for t in self.session.tracks if t.name in self.heard)
         return Mix(np.ascontiguousarray(mix[:, :end]), self.rate, heard, tuple(self.notes))
+
+    def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
+        """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use."""
+        if name not in buffers:
+            buffers[name] = memory.zeros((2, self.plan.length))
+        return buffers[name]
 
     def levels(self, node: Node, channels: int) -> Levels:
         needs_pre = any(out.tap == "pre" for out in node.outputs)
