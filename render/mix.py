@@ -21,7 +21,7 @@ import numpy as np
 
 from render import audio_io, memory
 from render.chain import BlockProcess, block_chain, run_chain
-from render.dsp.levels import db_to_gain
+from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
 from render.graph import Node, RenderPlan, plan
 from render.session.model import MIX_BUS, Session, Track
@@ -158,10 +158,7 @@ class _Mixer:
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
             bus = self._buffer(self.buses, out.target)
-            if out.level_db == 0.0:
-                bus[:, offset : offset + n] += signal
-            else:
-                bus[:, offset : offset + n] += signal * db_to_gain(out.level_db)
+            accumulate(bus[:, offset : offset + n], signal, db_to_gain(out.level_db))
 
     def finish(self) -> Mix:
         mix = self.buses.pop(MIX_BUS, memory.zeros((2, self.plan.length)))

@@ -13,6 +13,7 @@ import math
 from typing import Any, Literal
 
 import numpy as np
+from numba import njit
 
 FadeCurve = Literal["linear", "equal_power", "exponential", "s_curve"]
 _EXPONENTIAL_RANGE = math.log(1000.0)
@@ -57,3 +58,17 @@ def fade_in_gains(n: int, curve: FadeCurve) -> np.ndarray:
     if curve == "s_curve":
         return 0.5 - 0.5 * np.cos(t * math.pi)
     return np.expm1(_EXPONENTIAL_RANGE * t) / math.expm1(_EXPONENTIAL_RANGE)
+
+
+@njit(nogil=True, cache=True)
+def _accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
+    for channel in range(destination.shape[0]):
+        into, values = destination[channel], source[channel]
+        for i in range(into.size):
+            into[i] += values[i] * gain
+
+
+def accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
+    """``destination += source * gain`` in one pass, without a temporary array and without
+    holding the GIL: how every strip is summed into a bus (``[channels, n]`` both)."""
+    _accumulate(destination, np.ascontiguousarray(source), float(gain))
