@@ -22,6 +22,10 @@ from render.chain import PreparedEffect, chain_tail_samples, prepare_chain
 from render.session.model import MIX_BUS, Bus, Session, Track
 from render.strip import clip_span
 
+MAX_TAIL_S = 60
+"""The longest a render runs on after its last clip: a 1 s delay with 99 % feedback would
+otherwise ring for 17 minutes (and need buffers as long). A minute covers any reverb."""
+
 
 @dataclass(frozen=True)
 class Output:
@@ -54,6 +58,7 @@ class RenderPlan:
     length: int  # samples in every buffer: the longest clip plus the longest tail
     content_end: int  # where the last clip ends; the mix is not cut shorter than this
     key_sources: frozenset[str]  # strips whose output a sidechain listens to
+    notes: tuple[str, ...]  # what the summary should say about the plan (a cut tail)
 
 
 def plan(session: Session) -> RenderPlan:
@@ -77,10 +82,19 @@ def plan(session: Session) -> RenderPlan:
     order = _render_order(list(nodes.values()))
     content_end = max(_clip_end(track, session.sample_rate) for track in session.tracks)
     tail = _longest_tail(order) + chain_tail_samples(mix_chain)
+    notes = ()
+    if tail > MAX_TAIL_S * session.sample_rate:
+        notes = (
+            f"effect tails would ring for {tail / session.sample_rate:.0f} s after the "
+            f"last clip (a long, high-feedback delay?); the render stops {MAX_TAIL_S} s "
+            "after it",
+        )
+        tail = MAX_TAIL_S * session.sample_rate
     return RenderPlan(
         nodes=tuple(order),
         mix_chain=mix_chain,
         length=content_end + tail,
+        notes=notes,
         content_end=content_end,
         key_sources=frozenset(
             effect.sidechain

@@ -84,7 +84,7 @@ class _Mixer:
         self.buses: dict[str, np.ndarray] = {}
         self.keys: dict[str, np.ndarray] = {}
         self.heard: set[str] = set()
-        self.notes: list[str] = []
+        self.notes: list[str] = list(render_plan.notes)
 
     def streamable(self, node: Node) -> bool:
         """A track streams when its stem needs no resampling and its chain streams without a

@@ -229,3 +229,17 @@ buses:
     assert mix[0, at] == pytest.approx(0.25, abs=ATOL)
     mix[0, at] = 0.0
     assert np.max(np.abs(mix)) < 1e-12  # FFT convolution leaves only round-off elsewhere
+
+
+def test_endless_echo_is_cut_a_minute_after_the_last_clip(stems: Path) -> None:
+    """A 1 s echo with 99 % feedback would ring for 17 minutes; the render stops 60 s after
+    the last clip and says so."""
+    session = stems / "session.yaml"
+    session.write_text(
+        "version: 1\nstems: stems\ntracks:\n  a: {stem: click.wav, sends: {echo: 0 dB}}\n"
+        "buses:\n  echo: {inserts: [{delay: {time: 1 s, feedback: 99%}}]}\n"
+    )
+    mix = render_mix(load_session(session), 2)
+    # The last repeat inside the minute after the 1 s clip sounds at 60.1 s; nothing after it.
+    assert mix.audio.shape[1] == 60 * SAMPLE_RATE + SAMPLE_RATE // 10 + 1
+    assert any("the render stops 60 s after it" in note for note in mix.notes)
