@@ -228,3 +228,12 @@ def test_allocator_is_tuned_on_glibc() -> None:
     from render.memory import tune_allocator
 
     assert tune_allocator() is True
+
+
+def test_out_that_is_a_file_blames_the_option(
+    demo_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    assert main([str(demo_copy / "session.yaml"), "--out", str(a_file)]) == 1
+    assert capsys.readouterr().err.startswith(f'--out: "{a_file}" is a file; expected a folder')

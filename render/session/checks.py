@@ -394,24 +394,25 @@ class SessionChecks:
                 self._check_deliverable(path, mapping(deliverable), role, names)
 
     def _check_output_dir(self, out_dir: Path) -> None:
-        where: KeyPath = ("output", "dir")
         real_out = out_dir.resolve()
-        inputs = [(("",), self.session_path), *self.inputs]
-        for _, input_path in inputs:
+        for input_path in [self.session_path, *(path for _, path in self.inputs)]:
             real_input = Path(input_path).resolve()
             if real_out == real_input or real_out in real_input.parents:
                 relation = "is" if real_out == real_input else "contains"
-                message = (
+                self._output_dir_error(
                     f'the output folder "{out_dir}" {relation} the input "{input_path}"; '
                     "expected a folder of its own (the default is out/ beside the session)"
                 )
-                if self.options.out_dir is not None:
-                    self.problems.append(Diagnostic("--out", None, None, "", message))
-                else:
-                    self.error(where, message)
                 return
         if out_dir.exists() and not out_dir.is_dir():
-            self.error(where, f'"{out_dir}" is a file; expected a folder for the outputs')
+            self._output_dir_error(f'"{out_dir}" is a file; expected a folder for the outputs')
+
+    def _output_dir_error(self, message: str) -> None:
+        """Blame ``--out`` when the command line chose the folder, else ``output.dir``."""
+        if self.options.out_dir is not None:
+            self.problems.append(Diagnostic("--out", None, None, "", message))
+        else:
+            self.error(("output", "dir"), message)
 
     def _check_deliverable(
         self, path: KeyPath, deliverable: dict[str, Any], role: str, names: dict[str, KeyPath]
