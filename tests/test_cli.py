@@ -132,6 +132,8 @@ def test_usage_errors_exit_2(arguments: list[str]) -> None:
 def test_missing_session_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / "nope.yaml")]) == 1
     assert "nope.yaml: cannot read the file" in capsys.readouterr().err
+    assert main([str(tmp_path)]) == 1
+    assert "this is a folder; expected a session file" in capsys.readouterr().err
 
 
 def test_out_may_not_overwrite_an_input(

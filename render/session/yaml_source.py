@@ -74,6 +74,9 @@ def format_path(path: KeyPath) -> str:
 
 def load_yaml_file(path: Path, label: str) -> YamlDocument:
     """Read and parse ``path``; every problem becomes a ``SessionError`` naming ``label``."""
+    if path.is_dir():
+        message = "this is a folder; expected a session file (YAML), e.g. session.yaml inside it"
+        raise SessionError([Diagnostic(label, None, None, "", message)])
     try:
         raw = path.read_bytes()
     except OSError as e:
