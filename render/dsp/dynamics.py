@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numba import njit
@@ -194,38 +194,11 @@ class Compressor(_BlockProcessor):
 
 
 def compress(
-    x: np.ndarray,
-    sample_rate: int,
-    *,
-    threshold_db: float,
-    ratio: float,
-    knee_db: float,
-    attack_ms: float,
-    release_ms: float,
-    makeup_db: float = 0.0,
-    detector: Detector = "peak",
-    link: float = 1.0,
-    mix: float = 1.0,
-    key: np.ndarray | None = None,
-    key_highpass_hz: float | None = None,
+    x: np.ndarray, sample_rate: int, *, key: np.ndarray | None = None, **settings: Any
 ) -> np.ndarray:
     """The whole of ``x`` (``float64[channels, samples]``) as one ``Compressor`` block, keyed
-    by the whole ``key`` (or None); the other parameters are the ``Compressor``'s."""
-    compressor = Compressor(
-        sample_rate,
-        x.shape[0],
-        threshold_db=threshold_db,
-        ratio=ratio,
-        knee_db=knee_db,
-        attack_ms=attack_ms,
-        release_ms=release_ms,
-        makeup_db=makeup_db,
-        detector=detector,
-        link=link,
-        mix=mix,
-        key_highpass_hz=key_highpass_hz,
-    )
-    return compressor.process(x, key)
+    by the whole ``key`` (or None); ``settings`` are the ``Compressor``'s keyword arguments."""
+    return Compressor(sample_rate, x.shape[0], **settings).process(x, key)
 
 
 class Gate(_BlockProcessor):
@@ -300,30 +273,11 @@ class Gate(_BlockProcessor):
 
 
 def gate(
-    x: np.ndarray,
-    sample_rate: int,
-    *,
-    threshold_db: float,
-    range_db: float,
-    ratio: float | None,
-    attack_ms: float,
-    hold_ms: float,
-    release_ms: float,
-    key: np.ndarray | None = None,
-    key_highpass_hz: float | None = None,
+    x: np.ndarray, sample_rate: int, *, key: np.ndarray | None = None, **settings: Any
 ) -> np.ndarray:
-    """The whole of ``x`` as one ``Gate`` block, keyed by the whole ``key`` (or None)."""
-    return Gate(
-        sample_rate,
-        x.shape[0],
-        threshold_db=threshold_db,
-        range_db=range_db,
-        ratio=ratio,
-        attack_ms=attack_ms,
-        hold_ms=hold_ms,
-        release_ms=release_ms,
-        key_highpass_hz=key_highpass_hz,
-    ).process(x, key)
+    """The whole of ``x`` as one ``Gate`` block, keyed by the whole ``key`` (or None);
+    ``settings`` are the ``Gate``'s keyword arguments."""
+    return Gate(sample_rate, x.shape[0], **settings).process(x, key)
 
 
 def _check_curve(ratio: float, knee_db: float) -> None:

@@ -73,8 +73,3 @@ def linear_envelope(
     """Value per sample for a lane that ramps linearly between points (pan positions)."""
     positions, values = breakpoints(points, n, sample_rate)
     return np.interp(np.arange(n), positions, values)
-
-
-def is_constant(envelope: np.ndarray) -> bool:
-    """True when an envelope never changes (so a scalar multiply will do)."""
-    return bool(envelope.size == 0 or np.all(envelope == envelope[0]))
