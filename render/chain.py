@@ -75,10 +75,15 @@ def run_chain(chain: Sequence[PreparedEffect], x: np.ndarray, keys: Keys) -> np.
     return x
 
 
+def streams(chain: Sequence[PreparedEffect]) -> bool:
+    """Whether every effect of ``chain`` can run block by block."""
+    return all(effect.stream is not None for effect in chain)
+
+
 def block_chain(chain: Sequence[PreparedEffect], channels: int) -> list[BlockProcess] | None:
     """Fresh block processors for every effect of ``chain``, or None when one of them can
     only run on the whole signal."""
-    if any(effect.stream is None for effect in chain):
+    if not streams(chain):
         return None
     return [effect.stream(channels) for effect in chain]  # type: ignore[misc]
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 from render import audio_io
 from render.chain import PreparedEffect, chain_tail_samples, prepare_chain
+from render.errors import AudioInputError
 from render.session.model import MIX_BUS, Bus, Session, Track
 from render.strip import clip_span
 
@@ -59,6 +60,7 @@ class RenderPlan:
     content_end: int  # where the last clip ends; the mix is not cut shorter than this
     key_sources: frozenset[str]  # strips whose output a sidechain listens to
     notes: tuple[str, ...]  # what the summary should say about the plan (a cut tail)
+    stems: dict[str, audio_io.StemInfo]  # each track's stem header, read once per render
 
 
 def plan(session: Session) -> RenderPlan:
@@ -80,7 +82,10 @@ def plan(session: Session) -> RenderPlan:
         nodes[bus.name] = Node(bus.name, bus, chain, _outputs(bus), not bus.mute)
     mix_chain = prepare_chain(session.mix.inserts, "mix.inserts", session)
     order = _render_order(list(nodes.values()))
-    content_end = max(_clip_end(track, session.sample_rate) for track in session.tracks)
+    stems = {track.name: _probe(track, session) for track in session.tracks}
+    content_end = max(
+        _clip_end(track, stems[track.name], session.sample_rate) for track in session.tracks
+    )
     tail = _longest_tail(order) + chain_tail_samples(mix_chain)
     notes = ()
     if tail > MAX_TAIL_S * session.sample_rate:
@@ -95,6 +100,7 @@ def plan(session: Session) -> RenderPlan:
         mix_chain=mix_chain,
         length=content_end + tail,
         notes=notes,
+        stems=stems,
         content_end=content_end,
         key_sources=frozenset(
             effect.sidechain
@@ -110,9 +116,15 @@ def _outputs(strip: Track | Bus) -> tuple[Output, ...]:
     return (Output(strip.out, 0.0, "out"), *sends)
 
 
-def _clip_end(track: Track, sample_rate: int) -> int:
+def _probe(track: Track, session: Session) -> audio_io.StemInfo:
+    try:
+        return audio_io.probe(track.stem)
+    except AudioInputError as e:  # the stem changed since the session was loaded
+        raise AudioInputError(f"{session.where(f'tracks.{track.name}.stem')}: {e}") from e
+
+
+def _clip_end(track: Track, info: audio_io.StemInfo, sample_rate: int) -> int:
     """The sample where a track's clip ends on the timeline (from the stem's header)."""
-    info = audio_io.probe(track.stem)
     first, last = clip_span(
         track, audio_io.resampled_length(info.frames, info.sample_rate, sample_rate), sample_rate
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from render import audio_io, memory
-from render.chain import BlockProcess, block_chain, run_chain
+from render.chain import BlockProcess, block_chain, run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
 from render.graph import Node, RenderPlan, plan
@@ -91,9 +91,7 @@ class _Mixer:
         sidechain (a key would have to be complete before the track starts)."""
         if not isinstance(node.strip, Track) or any(e.sidechain for e in node.chain):
             return False
-        if any(e.stream is None for e in node.chain):
-            return False
-        return self.probe(node.strip).sample_rate == self.rate
+        return streams(node.chain) and self.plan.stems[node.name].sample_rate == self.rate
 
     def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
         """Render ``nodes`` block by block, summing each block into the buses in order."""
@@ -182,12 +180,6 @@ class _Mixer:
         x = run_chain(node.chain, x, self.keys)
         return self.levels(node, x.shape[0]).apply(x, 0)
 
-    def probe(self, track: Track) -> audio_io.StemInfo:
-        try:
-            return audio_io.probe(track.stem)
-        except AudioInputError as e:
-            raise self.located(track, e) from e
-
     def located(self, track: Track, error: AudioInputError) -> AudioInputError:
         """An error found while decoding, pointed at the session line naming the stem."""
         return AudioInputError(f"{self.session.where(f'tracks.{track.name}.stem')}: {error}")
@@ -199,7 +191,7 @@ class _StreamedTrack:
     def __init__(self, mixer: _Mixer, node: Node) -> None:
         track = node.strip
         assert isinstance(track, Track)
-        info = mixer.probe(track)
+        info = mixer.plan.stems[track.name]
         self.mixer, self.node, self.track = mixer, node, track
         self.clip = Clip(track, info.frames, mixer.rate)
         self.channels = info.channels
