@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -109,36 +109,14 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
             return _streamed(
                 lambda channels: eq.Equalizer(rate, channels, bands, **passes), None, keyed=False
             )
-        case Compressor():
-            parameters = dict(
-                threshold_db=effect.threshold_db,
-                ratio=effect.ratio,
-                knee_db=effect.knee_db,
-                attack_ms=effect.attack_ms,
-                release_ms=effect.release_ms,
-                makeup_db=effect.makeup_db,
-                detector=effect.detector,
-                link=effect.link,
-                mix=effect.mix,
-                key_highpass_hz=effect.sidechain_highpass_hz,
-            )
-            return _streamed(
-                lambda channels: dynamics.Compressor(rate, channels, **parameters),
-                effect.sidechain,
-            )
-        case Gate():
-            parameters = dict(
-                threshold_db=effect.threshold_db,
-                range_db=effect.range_db,
-                ratio=effect.ratio,
-                attack_ms=effect.attack_ms,
-                hold_ms=effect.hold_ms,
-                release_ms=effect.release_ms,
-                key_highpass_hz=effect.sidechain_highpass_hz,
-            )
-            return _streamed(
-                lambda channels: dynamics.Gate(rate, channels, **parameters), effect.sidechain
-            )
+        case Compressor() | Gate():
+            # The model's fields are the processor's keyword arguments, but for the sidechain
+            # (a name, resolved to a key signal at run time) and the key filter's name.
+            settings = {f.name: getattr(effect, f.name) for f in fields(effect)}
+            sidechain = settings.pop("sidechain")
+            settings["key_highpass_hz"] = settings.pop("sidechain_highpass_hz")
+            processor = dynamics.Compressor if isinstance(effect, Compressor) else dynamics.Gate
+            return _streamed(lambda channels: processor(rate, channels, **settings), sidechain)
         case Limiter():
             return PreparedEffect(
                 lambda x, key: limiter.limit(
