@@ -1,37 +1,328 @@
-"""Level and loudness figures of rendered audio.
+"""Loudness and peak figures of rendered audio: the project's one meter.
 
-Integrated loudness follows ITU-R BS.1770-4 (K-weighting, 400 ms blocks with 75 % overlap,
-absolute gate at -70 LUFS and relative gate at -10 LU) via pyloudnorm, using its "DeMan"
-filter class, whose coefficients are derived for any sample rate and match the standard's
-48 kHz values.
+Everything follows ITU-R BS.1770-4 §2 with the EBU R 128 readings on top of it:
+
+- K-weighting (§2.1, Tables 1 and 2): a high shelf modelling the head, then the RLB high-pass,
+  designed for any sample rate by the bilinear transform of the analog prototype that
+  reproduces the standard's 48 kHz coefficients (``k_weighting_sos``).
+- Channel weights (Table 3): 1.0 for left and right; a mono signal is one channel of weight 1.
+- Momentary and short-term loudness (EBU Tech 3341 §2.2): ungated mean square over sliding
+  rectangular windows of 0.4 s and 3 s, read every 100 ms (at least 10 Hz, §2.2).
+- Integrated loudness (BS.1770-4 eqs. (3)-(7), Tech 3341 §2.3): 400 ms gating blocks with 75 %
+  overlap, an absolute gate at -70 LUFS and a relative gate 10 LU below the absolute-gated
+  loudness; block energies are averaged, not their loudness values.
+- Loudness range (EBU Tech 3342 §3.1 and its MATLAB reference, §5): the short-term values,
+  gated at -70 LUFS and 20 LU below their absolute-gated power mean (both gates ``>=``, as the
+  reference code), spread between the 10th and 95th percentiles, each taken as the reference
+  code does: the sorted value at 0-based index round((n - 1) p / 100), halves rounded up.
+- True peak (BS.1770-4 Annex 2): 4x oversampling at every rate (``render.dsp.true_peak``).
+
+Windows are built from 10 ms ticks: the squared K-weighted samples, summed over channels, are
+added up per tick (tick k holds samples floor(k fs/100) .. floor((k+1) fs/100) - 1, exact for
+every rate), and a window's energy is a direct sum of its ticks divided by its sample count.
+Unlike a per-sample running sum (add the new square, subtract the leaving one), a direct sum
+cannot cancel: a quiet block after a loud passage keeps its own energy however long the file,
+and silence stays exactly 0 (-inf LUFS). Only complete windows count (Tech 3341 §2.3: an
+incomplete gating block is discarded), so the first momentary value is the block 0-400 ms and
+the first short-term value the block 0-3 s; audio shorter than a window has no values for it.
+The 100 ms series are every tenth window of the 10 ms grid. The maximum momentary and
+short-term loudness are taken over the whole 10 ms grid: Tech 3341's file-based case 13 (a
+400 ms tone starting at any multiple of 20 ms must read its level within 0.1 LU) fails on a
+100 ms grid (40 ms off the grid reads 0.46 LU low), and case 10 (3 s, multiples of 150 ms)
+passes there by only 0.03 LU.
+
+Loudness range uses the same complete short-term windows (as libebur128 and ffmpeg's ebur128
+do); it does not append the 1.5 s of silence the comment of Tech 3342's reference code
+suggests for file-based measurement, which would add 15 partial windows at the end only.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-import pyloudnorm
+import scipy.signal
+from numba import njit
 
-from render.dsp.levels import gain_to_db
+from render.dsp.eq import _sosfilt_stereo
+from render.dsp.levels import db_to_gain, gain_to_db
+from render.dsp.true_peak import true_peaks
 
-BLOCK_S = 0.4
-"""The gating block of BS.1770-4 §2.1: audio shorter than this has no integrated loudness."""
+# The analog prototype of the K-weighting filter, as fitted by Brecht De Man to the 48 kHz
+# coefficients of BS.1770-4 Tables 1 and 2 and used by libebur128 (ebur128.c, filter init):
+# a high shelf H(s) = (Vh s^2 + Vb (w0/Q) s + w0^2) / (s^2 + (w0/Q) s + w0^2) with
+# Vh = 10^(G/20), Vb = Vh^_SHELF_MID_EXPONENT, then a high-pass s^2 / (s^2 + (w0/Q) s + w0^2).
+_SHELF_HZ = 1681.974450955533
+_SHELF_GAIN_DB = 3.999843853973347
+_SHELF_Q = 0.7071752369554196
+_SHELF_MID_EXPONENT = 0.4996667741545416
+_HIGHPASS_HZ = 38.13547087602444
+_HIGHPASS_Q = 0.5003270373238773
+
+LOUDNESS_OFFSET_DB = -0.691
+"""BS.1770-4 eq. (2): cancels the K-weighting gain at 997 Hz, so a 0 dBFS sine in one front
+channel reads -3.01 LKFS."""
+ABSOLUTE_GATE_LUFS = -70.0
+"""BS.1770-4 §2.3 and Tech 3342 §3.1: no relevant programme is quieter than this."""
+INTEGRATED_RELATIVE_GATE_LU = -10.0
+"""BS.1770-4 eq. (6): blocks 10 LU below the absolute-gated loudness are left out."""
+RANGE_RELATIVE_GATE_LU = -20.0
+"""Tech 3342 §3.1: the relative gate of the loudness range."""
+RANGE_PERCENTILES = (10, 95)
+"""Tech 3342 §3.1: LRA spans the 10th to the 95th percentile of the gated short-term values."""
+HOP_S = 0.1
+"""Spacing of the momentary and short-term series and of the gating blocks (75 % overlap of
+400 ms, BS.1770-4 §2.3; Tech 3341 §2.2 asks for at least 10 Hz)."""
+MOMENTARY_WINDOW_S = 0.4
+"""Tech 3341 §2.2: the momentary window, also the gating block of BS.1770-4 §2.3."""
+SHORT_TERM_WINDOW_S = 3.0
+"""Tech 3341 §2.2: the short-term window, the input of the loudness range."""
+
+_TRUE_PEAK_CHUNK = 1 << 16
+"""Samples per ``true_peaks`` call: 0.5 MiB of output, reused from the allocator's cache."""
+_TRUE_PEAK_CONTEXT = 32
+"""Neighbours either side of a chunk: more than the 4x interpolator's reach (10 samples)."""
+_TICKS_PER_SECOND = 100
+"""10 ms ticks: the maxima of Tech 3341 cases 10 and 13 then read exactly (onsets on a 150 ms
+or 20 ms grid), and any onset within 0.06 LU; the series and the gates use every tenth."""
+_TICKS_PER_HOP, _MOMENTARY_TICKS, _SHORT_TERM_TICKS = (
+    round(seconds * _TICKS_PER_SECOND)
+    for seconds in (HOP_S, MOMENTARY_WINDOW_S, SHORT_TERM_WINDOW_S)
+)
+
+
+@dataclass(frozen=True, eq=False)
+class LoudnessFigures:
+    """Every EBU R 128 figure of one signal, measured in one pass by ``measure``.
+
+    ``momentary_lufs[k]`` is the loudness of the 400 ms ending at ``0.4 + 0.1 k`` s and
+    ``short_term_lufs[k]`` that of the 3 s ending at ``3.0 + 0.1 k`` s (read-only arrays,
+    empty when the audio is shorter than the window). The maxima are over a 10 ms grid, so
+    they can exceed the largest value of the 100 ms series (by 0.46 LU for a lone 400 ms
+    burst 40 ms off the 100 ms grid).
+    Per-channel figures are in channel order. Silent or absent loudness and peaks are
+    ``-inf``; the loudness range is 0.0 when no short-term value passes its gates.
+    """
+
+    integrated_lufs: float
+    loudness_range_lu: float
+    max_momentary_lufs: float
+    max_short_term_lufs: float
+    momentary_lufs: np.ndarray
+    short_term_lufs: np.ndarray
+    true_peak_dbtp: tuple[float, ...]
+    sample_peak_dbfs: tuple[float, ...]
+
+
+def k_weighting_sos(sample_rate: int) -> np.ndarray:
+    """The K-weighting pre-filter of BS.1770-4 §2.1 for ``sample_rate`` (Hz), as SOS.
+
+    Each section is the bilinear transform of its analog prototype (module constants) with
+    the frequency prewarped to its own f0: with K = tan(pi f0 / fs) the shelf is
+    b = [Vh + Vb K/Q + K^2, 2 (K^2 - Vh), Vh - Vb K/Q + K^2], a = [1 + K/Q + K^2,
+    2 (K^2 - 1), 1 - K/Q + K^2], and the high-pass has the same ``a`` over b = [1, -2, 1]; both
+    are then divided by a0, except the high-pass numerator, which Table 2 prints as 1, -2, 1.
+    This is libebur128's and pyloudnorm's "DeMan" design, and at 48 kHz it reproduces
+    Tables 1 and 2 to the last printed digit.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64[2, 6]``: the shelf, then the high-pass, each ``[b0, b1, b2, 1, a1, a2]``.
+    """
+    high_gain = db_to_gain(_SHELF_GAIN_DB)
+    mid_gain = high_gain**_SHELF_MID_EXPONENT
+    kq, kk, a = _prewarped(_SHELF_HZ, _SHELF_Q, sample_rate)
+    shelf_b = [
+        high_gain + mid_gain * kq + kk,
+        2.0 * (kk - high_gain),
+        high_gain - mid_gain * kq + kk,
+    ]
+    shelf = np.array([*shelf_b, *a]) / a[0]
+    # The high-pass numerator stays 1, -2, 1 (Table 2), so its passband gain is 1 + K/Q + K^2:
+    # +0.043 dB at 48 kHz, +0.047 dB at 44.1 kHz, +0.022 dB at 96 kHz, as in libebur128.
+    a = _prewarped(_HIGHPASS_HZ, _HIGHPASS_Q, sample_rate)[2]
+    return np.stack([shelf, np.array([1.0, -2.0, 1.0, *(a / a[0])])])
+
+
+def _prewarped(f0_hz: float, q: float, sample_rate: int) -> tuple[float, float, np.ndarray]:
+    """K/Q, K^2 and the denominator [1 + K/Q + K^2, 2 (K^2 - 1), 1 - K/Q + K^2] of the
+    bilinear transform of s^2 + (w0/Q) s + w0^2 prewarped to ``f0_hz``, K = tan(pi f0/fs)."""
+    big_k = math.tan(math.pi * f0_hz / sample_rate)
+    kq, kk = big_k / q, big_k * big_k
+    return kq, kk, np.array([1.0 + kq + kk, 2.0 * (kk - 1.0), 1.0 - kq + kk])
+
+
+def k_weighted(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``x`` (``float64[channels, samples]``, 1 or 2 channels) through the K-weighting filter,
+    from rest; a new array. Stereo runs both channels in one numba loop (``render.dsp.eq``)."""
+    x = _checked(x)
+    sos = k_weighting_sos(sample_rate)
+    if x.shape[0] == 1:  # sosfilt refuses an empty signal
+        return scipy.signal.sosfilt(sos, x, axis=-1) if x.shape[1] else x.copy()
+    y = np.empty_like(x)
+    _sosfilt_stereo(sos, x, np.zeros((len(sos), 2, 2)), y)
+    return y
+
+
+def gated_loudness_lufs(weighted: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness (BS.1770-4 eqs. (3)-(7)) of an already K-weighted signal
+    (``k_weighted``'s output), so a search over gains can skip the filter; ``-inf`` for
+    silence or audio shorter than one 400 ms block."""
+    return _integrated_lufs(
+        _Ticks(_checked(weighted), sample_rate).window_energies(_MOMENTARY_TICKS)
+    )
 
 
 def integrated_loudness_lufs(x: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness of ``x`` (``[channels, samples]``); ``-inf`` for silence or for
-    audio shorter than one 400 ms gating block."""
-    if x.shape[1] < BLOCK_S * sample_rate:
-        return -math.inf
-    meter = pyloudnorm.Meter(sample_rate, filter_class="DeMan")
-    with warnings.catch_warnings():
-        # pyloudnorm warns about samples beyond full scale; a mix may legitimately have them.
-        warnings.filterwarnings("ignore", category=UserWarning, module="pyloudnorm")
-        return float(meter.integrated_loudness(x.T))
+    """Integrated loudness of ``x`` (``float64[channels, samples]``, 1 or 2 channels) in LUFS;
+    ``-inf`` for silence or audio shorter than one 400 ms gating block."""
+    return gated_loudness_lufs(k_weighted(x, sample_rate), sample_rate)
 
 
 def sample_peak_dbfs(x: np.ndarray) -> float:
-    """The largest absolute sample value, in dB relative to full scale."""
-    return gain_to_db(float(np.max(np.abs(x)))) if x.size else -math.inf
+    """The largest absolute sample value over all channels, in dB relative to full scale
+    (``-inf`` for silence or no samples)."""
+    return max(_channel_peaks_db(_checked(x), _sample_peak))
+
+
+def true_peak_dbtp(x: np.ndarray) -> float:
+    """The largest 4x-oversampled peak over all channels (BS.1770-4 Annex 2), in dBTP."""
+    return max(_channel_peaks_db(_checked(x), _true_peak))
+
+
+def measure(x: np.ndarray, sample_rate: int) -> LoudnessFigures:
+    """Every figure of ``x`` (``float64[channels, samples]``, 1 or 2 channels) from one
+    K-weighting pass and one pass over the ticks; see ``LoudnessFigures``."""
+    x = _checked(x)
+    ticks = _Ticks(k_weighted(x, sample_rate), sample_rate)
+    momentary = ticks.window_energies(_MOMENTARY_TICKS)
+    short_term = ticks.window_energies(_SHORT_TERM_TICKS)
+    return LoudnessFigures(
+        integrated_lufs=_integrated_lufs(momentary),
+        loudness_range_lu=_loudness_range_lu(short_term[::_TICKS_PER_HOP]),
+        max_momentary_lufs=_max_lufs(momentary),
+        max_short_term_lufs=_max_lufs(short_term),
+        momentary_lufs=_series_lufs(momentary),
+        short_term_lufs=_series_lufs(short_term),
+        true_peak_dbtp=_channel_peaks_db(x, _true_peak),
+        sample_peak_dbfs=_channel_peaks_db(x, _sample_peak),
+    )
+
+
+class _Ticks:
+    """The channel-summed energy (sum of squares) of a K-weighted signal per 10 ms tick."""
+
+    def __init__(self, weighted: np.ndarray, sample_rate: int) -> None:
+        # Complete ticks only: the last one must end at or before the last sample.
+        count = (_TICKS_PER_SECOND * (weighted.shape[1] + 1) - 1) // sample_rate
+        self.bounds = np.arange(count + 1, dtype=np.int64) * sample_rate // _TICKS_PER_SECOND
+        self.energies = _tick_energies(weighted, self.bounds)
+
+    def window_energies(self, ticks: int) -> np.ndarray:
+        """Mean square of every window of ``ticks`` ticks, one per tick (10 ms hop), the
+        first window starting at time 0; empty when there are fewer ticks."""
+        if self.energies.size < ticks:
+            return np.empty(0)
+        sums = np.convolve(self.energies, np.ones(ticks), mode="valid")
+        return sums / (self.bounds[ticks:] - self.bounds[:-ticks])
+
+
+@njit(nogil=True, cache=True)
+def _tick_energies(weighted: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Sum over channels and over samples ``bounds[k] .. bounds[k + 1] - 1`` of the squares."""
+    energies = np.zeros(bounds.size - 1)
+    for channel in range(weighted.shape[0]):
+        row = weighted[channel]
+        for k in range(energies.size):
+            total = 0.0
+            for i in range(bounds[k], bounds[k + 1]):
+                total += row[i] * row[i]
+            energies[k] += total
+    return energies
+
+
+def _lufs(energy: np.ndarray | float) -> np.ndarray:
+    """BS.1770-4 eq. (2)/(4): loudness of a channel-summed mean square (0 gives -inf)."""
+    with np.errstate(divide="ignore"):
+        return LOUDNESS_OFFSET_DB + 10.0 * np.log10(energy)
+
+
+_ABSOLUTE_GATE_ENERGY = db_to_gain(ABSOLUTE_GATE_LUFS - LOUDNESS_OFFSET_DB) ** 2
+
+
+def _gated(
+    energies: np.ndarray,
+    relative_gate_lu: float,
+    above: Callable[[np.ndarray, float], np.ndarray],
+) -> np.ndarray:
+    """The block energies above the absolute gate and above ``relative_gate_lu`` below the
+    power mean of those (BS.1770-4 eqs. (6)-(7); Tech 3342 §3.1), ``above`` being the
+    comparison the standard uses (``np.greater`` in BS.1770, ``np.greater_equal`` in 3342)."""
+    loud = energies[above(energies, _ABSOLUTE_GATE_ENERGY)]
+    if not loud.size:
+        return loud
+    return loud[above(loud, loud.mean() * db_to_gain(relative_gate_lu) ** 2)]
+
+
+def _integrated_lufs(momentary: np.ndarray) -> float:
+    """Gated loudness of the 400 ms blocks, taken every 100 ms from the 10 ms grid."""
+    gated = _gated(momentary[::_TICKS_PER_HOP], INTEGRATED_RELATIVE_GATE_LU, np.greater)
+    return float(_lufs(gated.mean())) if gated.size else -math.inf
+
+
+def _loudness_range_lu(short_term: np.ndarray) -> float:
+    """Tech 3342 LRA of the 100 ms short-term energies; 0.0 when none passes the gates."""
+    gated = np.sort(_gated(short_term, RANGE_RELATIVE_GATE_LU, np.greater_equal))
+    if not gated.size:
+        return 0.0
+    # MATLAB round((n - 1) p / 100) of the exact decimal: halves up, computed in integers.
+    low, high = (gated[((gated.size - 1) * p + 50) // 100] for p in RANGE_PERCENTILES)
+    return float(_lufs(high) - _lufs(low))
+
+
+def _max_lufs(energies: np.ndarray) -> float:
+    return float(_lufs(energies.max())) if energies.size else -math.inf
+
+
+def _series_lufs(energies: np.ndarray) -> np.ndarray:
+    series = _lufs(energies[::_TICKS_PER_HOP])
+    series.flags.writeable = False
+    return series
+
+
+def _channel_peaks_db(x: np.ndarray, peak: Callable[[np.ndarray], float]) -> tuple[float, ...]:
+    """``peak`` of each channel (a ``[1, samples]`` row) in dB; ``-inf`` without samples."""
+    if not x.shape[1]:
+        return (-math.inf,) * x.shape[0]
+    return tuple(gain_to_db(peak(x[c : c + 1])) for c in range(x.shape[0]))
+
+
+def _sample_peak(row: np.ndarray) -> float:
+    return max(float(row.max()), -float(row.min()))
+
+
+def _true_peak(row: np.ndarray) -> float:
+    """``true_peaks(row).max()``, computed chunk by chunk: each chunk is passed with
+    ``_TRUE_PEAK_CONTEXT`` neighbours either side and only its own samples are read, so the
+    values are those of one call on the whole row, without its ``float64[samples]``
+    temporary (whose page faults cost more than the interpolation: 0.16 s against 0.10 s
+    for 180 s of stereo)."""
+    n, peak = row.shape[1], 0.0
+    for start in range(0, n, _TRUE_PEAK_CHUNK):
+        stop = min(start + _TRUE_PEAK_CHUNK, n)
+        lo, hi = max(start - _TRUE_PEAK_CONTEXT, 0), min(stop + _TRUE_PEAK_CONTEXT, n)
+        peak = max(peak, float(true_peaks(row[:, lo:hi])[start - lo : stop - lo].max()))
+    return peak
+
+
+def _checked(x: np.ndarray) -> np.ndarray:
+    """``x`` as contiguous ``float64[channels, samples]`` with 1 or 2 channels."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] not in (1, 2):
+        raise ValueError(
+            f"audio to measure: got shape {x.shape}, expected (channels 1 or 2, samples)"
+        )
+    return x
