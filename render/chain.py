@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from render import audio_io
-from render.dsp import delay, dynamics, eq, limiter, reverb, saturation, stereo
+from render.dsp import delay, dynamics, eq, limiter, multiband, reverb, saturation, stereo
 from render.dsp.levels import db_to_gain
 from render.session.model import (
     Compressor,
@@ -28,6 +28,7 @@ from render.session.model import (
     Gain,
     Gate,
     Limiter,
+    Multiband,
     Reverb,
     Saturation,
     Session,
@@ -117,6 +118,18 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
             settings["key_highpass_hz"] = settings.pop("sidechain_highpass_hz")
             processor = dynamics.Compressor if isinstance(effect, Compressor) else dynamics.Gate
             return _streamed(lambda channels: processor(rate, channels, **settings), sidechain)
+        case Multiband():
+            bands = [
+                multiband.BandSettings(**{f.name: getattr(b, f.name) for f in fields(b)})
+                for b in effect.bands
+            ]
+            return _streamed(
+                lambda channels: multiband.MultibandCompressor(
+                    rate, channels, effect.crossovers_hz, bands, effect.mix
+                ),
+                None,
+                keyed=False,
+            )
         case Limiter():
             return PreparedEffect(
                 lambda x, key: limiter.limit(

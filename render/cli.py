@@ -24,14 +24,16 @@ from render.session import LoadOptions, load_session
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
 
 DESCRIPTION = """\
-Render a session file: validate it against the session schema, mix its stems and write
-the mix to the output folder. The same session and stems always give the same bytes.
+Render a session file: validate it against the session schema, mix its stems, master the
+mix to its loudness and true-peak target, and write both to the output folder, measuring
+every master file as written. The same session and stems always give the same bytes.
 """
 
 EPILOG = """\
 outputs:
   Files go to --out DIR, else the session's output.dir, else out/ beside the session file.
-  The mix is written as mix.wav (24-bit, TPDF dither) unless output.mix says otherwise.
+  The mix is written as mix.wav (24-bit, TPDF dither) unless output.mix says otherwise;
+  with a mastering section, the master as "<title>.wav" unless output.master says otherwise.
   Every file is written to a temporary name and renamed when complete: an interrupted
   render leaves no partial file. An output folder may not contain or equal an input.
 
@@ -164,7 +166,23 @@ def summary(session_path: Path, result: RenderResult, elapsed_s: float) -> str:
         f"  mix     {result.loudness_lufs:.1f} LUFS integrated, sample peak "
         f"{result.peak_dbfs:.1f} dBFS",
     ]
-    lines += [f"  wrote   {_shown(file.path)} ({file.description})" for file in result.files]
+    if (mastered := result.master) is not None:
+        target = result.session.mastering.target.integrated_lufs  # type: ignore[union-attr]
+        aim = f" (target {target:g})" if target is not None else ""
+        lines.append(
+            f"  master  {mastered.loudness_lufs:.1f} LUFS integrated{aim}, "
+            f"{mastered.gain_db:+.1f} dB into the limiter, "
+            f"{mastered.limiting_db:.1f} dB peak limiting"
+        )
+    for file in result.files:
+        lines.append(f"  wrote   {_shown(file.path)} ({file.description})")
+        if file.figures is not None:
+            peak = max(file.figures.true_peak_dbtp)
+            lines.append(
+                f"          as written: {file.figures.integrated_lufs:.2f} LUFS, "
+                f"true peak {peak:+.2f} dBTP"
+            )
+        lines += [f"          corrected: {correction}" for correction in file.corrections]
     lines += [f"  note    {note}" for note in result.notes]
     speed = result.duration_s / elapsed_s if elapsed_s > 0 else float("inf")
     lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")

@@ -243,3 +243,23 @@ def test_endless_echo_is_cut_a_minute_after_the_last_clip(stems: Path) -> None:
     # The last repeat inside the minute after the 1 s clip sounds at 60.1 s; nothing after it.
     assert mix.audio.shape[1] == 60 * SAMPLE_RATE + SAMPLE_RATE // 10 + 1
     assert any("the render stops 60 s after it" in note for note in mix.notes)
+
+
+def test_multiband_compresses_only_the_band_it_is_told_to(tmp_path: Path) -> None:
+    """Session keys reach the right band: the low band (below 300 Hz) at a -40 dB threshold
+    pulls a loud 60 Hz tone down; the bypassed high band leaves 3 kHz at its level."""
+    low, high = sine(60.0, 2.0, 0.5), sine(3000.0, 2.0, 0.1)
+    write_stem(tmp_path / "stems" / "both.wav", low + high)
+    y = mix_of(
+        tmp_path,
+        "tracks:\n  both:\n    stem: both.wav\n    inserts: [{multiband: {crossovers: [300 Hz], "
+        "bands: [{threshold: -40 dB, ratio: 4, knee: 0 dB}, {bypass: true}]}}]\n",
+    )[0, SAMPLE_RATE:]  # the second second: the compressor has settled
+
+    def level_db(x: np.ndarray, frequency_hz: float) -> float:
+        """Amplitude of one tone, from the DFT bin it falls on (1 s: 1 Hz bins)."""
+        spectrum = np.abs(np.fft.rfft(x[:SAMPLE_RATE])) * 2 / SAMPLE_RATE
+        return 20 * math.log10(spectrum[round(frequency_hz)])
+
+    assert level_db(y, 3000.0) == pytest.approx(20 * math.log10(0.1 * CENTRE), abs=0.05)
+    assert level_db(y, 60.0) < 20 * math.log10(0.5 * CENTRE) - 10.0

@@ -6,6 +6,7 @@ Each check collects every problem before asserting, so one run lists them all.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,3 +178,21 @@ def test_documented_defaults_match_the_model() -> None:
                     f"(= {expected!r}), model default {field.default!r}"
                 )
     assert mismatches == []
+
+
+def test_presets_in_the_schema_are_the_engine_presets() -> None:
+    """Every preset the schema offers has engine values, and the schema's description (the
+    user's documentation, with its sources) states exactly those values."""
+    preset = SCHEMA["$defs"]["target"]["properties"]["preset"]
+    assert preset["enum"] == list(model.LOUDNESS_PRESETS)
+    for name, (loudness_lufs, true_peak_dbtp) in model.LOUDNESS_PRESETS.items():
+        written = rf"{name} (-[\d.]+) (?:LUFS|LKFS), (-[\d.]+) dBTP"
+        stated = re.search(written, preset["description"])
+        assert stated, f"the description gives no values for {name}"
+        assert (float(stated[1]), float(stated[2])) == (loudness_lufs, true_peak_dbtp), name
+
+
+def test_explicit_target_values_override_the_preset() -> None:
+    target = model.Target(preset="amazon", loudness_lufs=-12.0)
+    assert (target.integrated_lufs, target.ceiling_dbtp) == (-12.0, -2.0)
+    assert (model.Target().integrated_lufs, model.Target().ceiling_dbtp) == (None, None)

@@ -64,7 +64,7 @@ def test_full_format_is_refused_only_where_not_rendered_yet(session_dir: Path) -
     refused = [
         (d.key_path, d.message.split(" is not rendered yet")[0]) for d in raised.value.diagnostics
     ]
-    assert refused == [("mastering", "mastering"), ("output.master", "a master deliverable")]
+    assert refused == [("mastering.chain[0].eq.phase", "linear-phase EQ")]
 
 
 def test_full_format_builds_a_typed_model() -> None:

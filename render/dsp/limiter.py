@@ -20,6 +20,7 @@ def limit(
     release_ms: float,
     lookahead_ms: float,
     true_peak: bool = True,
+    peaks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Brick-wall limiting with lookahead: no output sample exceeds ``ceiling_db``.
 
@@ -48,17 +49,26 @@ def limit(
         Also hold inter-sample peaks (``render.dsp.true_peak``, ITU-R BS.1770-4 Annex 2).
         Default True: delivery specs (EBU R128, the streaming services) set their ceilings
         in dBTP.
+    peaks : numpy.ndarray, optional
+        ``limiter_peaks(x, true_peak)``, when already known. Peaks scale with the signal, so
+        a caller trying several gains on one signal detects them once.
     """
     ceiling = db_to_gain(finite_db("limiter ceiling_db", ceiling_db))
     delay = limiter_latency_samples(sample_rate, lookahead_ms)
     release = one_pole(release_ms, sample_rate, "limiter release_ms")
     source = np.ascontiguousarray(x, dtype=np.float64)
-    peak = true_peaks(source) if true_peak else np.max(np.abs(source), axis=0)
+    peak = limiter_peaks(source, true_peak) if peaks is None else peaks
     gain = _lookahead_gain(peak, ceiling, delay, release)
     y = np.empty_like(source)
     y[:, :delay] = 0.0
     np.multiply(source[:, : max(source.shape[1] - delay, 0)], gain[delay:], out=y[:, delay:])
     return y
+
+
+def limiter_peaks(x: np.ndarray, true_peak: bool) -> np.ndarray:
+    """Per sample, the peak the limiter holds under its ceiling: the largest channel's true
+    peak (``true_peak``) or sample peak."""
+    return true_peaks(x) if true_peak else np.max(np.abs(x), axis=0)
 
 
 def limiter_latency_samples(sample_rate: int, lookahead_ms: float) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from render import audio_io
+from render import audio_io, lossy
 from render.errors import AudioInputError, Diagnostic
 from render.session import units
 from render.session.model import DEFAULT_SAMPLE_RATE, EFFECTS, EQ_BAND_TYPES, MIX_BUS, EqBand
@@ -175,7 +175,14 @@ class SessionChecks:
             if not isinstance(source, str):
                 continue
             key_path = (*path, "sidechain")
-            if path[0] in ("tracks", "buses") and source == path[1]:
+            if path[0] == "mastering":
+                self.error(
+                    key_path,
+                    "the mastering chain hears only the finished mix; expected no "
+                    "`sidechain` here (key a compressor from a track on the mix bus instead)",
+                    of_key=True,
+                )
+            elif path[0] in ("tracks", "buses") and source == path[1]:
                 self.error(
                     key_path,
                     f"{describe(source)} is this effect's own strip; expected "
@@ -385,13 +392,22 @@ class SessionChecks:
         out_dir = resolve_output_dir(self.document, self.session_path, self.options)
         self._check_output_dir(out_dir)
         output = mapping(self.data.get("output"))
+        if "master" in output and "mastering" not in self.data:
+            self.error(
+                ("output", "master"),
+                "master deliverables need a `mastering` section (a chain, a target or "
+                "both); expected one, or write these files under `output.mix`",
+                of_key=True,
+            )
         names: dict[str, KeyPath] = {}
+        master_stem = master_file_stem(self.data.get("title"), self.session_path)
+        stems = {"mix": "mix", "master": master_stem}
         for role in ("mix", "master"):
             written = output.get(role, [])
             deliverables = written if isinstance(written, list) else [written]
             for index, deliverable in enumerate(deliverables):
                 path = ("output", role, index) if isinstance(written, list) else ("output", role)
-                self._check_deliverable(path, mapping(deliverable), role, names)
+                self._check_deliverable(path, mapping(deliverable), stems[role], names)
 
     def _check_output_dir(self, out_dir: Path) -> None:
         real_out = out_dir.resolve()
@@ -415,11 +431,21 @@ class SessionChecks:
             self.error(("output", "dir"), message)
 
     def _check_deliverable(
-        self, path: KeyPath, deliverable: dict[str, Any], role: str, names: dict[str, KeyPath]
+        self, path: KeyPath, deliverable: dict[str, Any], stem: str, names: dict[str, KeyPath]
     ) -> None:
         file_format = deliverable.get("format")
         if not isinstance(file_format, str):
             return
+        rate = deliverable.get("sample_rate", self.data.get("sample_rate", DEFAULT_SAMPLE_RATE))
+        if file_format in lossy.LOSSY_FORMATS and isinstance(rate, int):
+            self._check_lossy(path, deliverable, file_format, rate)
+        if file_format not in PCM_FORMATS and deliverable.get("dither", "none") != "none":
+            self.error(
+                (*path, "dither"),
+                f"{file_format} is lossy: its encoder quantises, so there is nothing to "
+                "dither; expected no `dither`",
+                of_key=True,
+            )
         bit_depth = deliverable.get("bit_depth")
         if file_format in PCM_FORMATS and "bitrate" in deliverable:
             self.error(
@@ -437,7 +463,7 @@ class SessionChecks:
             self.error(
                 (*path, "bit_depth"), f"FLAC stores 16 or 24 bits, got {describe(bit_depth)}"
             )
-        name = output_file_name(deliverable.get("name"), role, file_format)
+        name = output_file_name(deliverable.get("name"), stem, file_format)
         if name in names:
             self.error(
                 path,
@@ -445,6 +471,34 @@ class SessionChecks:
                 "distinct `name` for each",
             )
         names.setdefault(name, path)
+
+    def _check_lossy(
+        self, path: KeyPath, deliverable: dict[str, Any], file_format: str, rate: int
+    ) -> None:
+        """The encoder must take the rate and bit rate (the mix and master are stereo)."""
+        allowed = lossy.SAMPLE_RATES.get(file_format)
+        if allowed and rate not in allowed:
+            self.error(
+                (*path, "sample_rate") if "sample_rate" in deliverable else (*path, "format"),
+                f"{file_format} takes only {', '.join(map(str, allowed))} Hz, got {rate} Hz; "
+                "expected one of those as this deliverable's `sample_rate`",
+            )
+            return
+        bitrate = deliverable.get("bitrate")
+        try:
+            lossy.lossy_encoding(
+                file_format, rate, 2, bitrate if isinstance(bitrate, int) else None
+            )
+        except ValueError as e:
+            self.error((*path, "bitrate"), str(e).removeprefix(f"{file_format}: "))
+
+
+def master_file_stem(title: Any, session_path: Path) -> str:
+    """The default file name of a master, without extension: the session's title (else the
+    session file's name), with characters no file system takes (``/ \\ : * ? " < > |``
+    and control characters) replaced by ``_``."""
+    text = title if isinstance(title, str) and title.strip() else Path(session_path).stem
+    return "".join("_" if c in '/\\:*?"<>|' or ord(c) < 32 else c for c in text.strip())
 
 
 def output_file_name(name: Any, default_stem: str, file_format: str) -> str:

@@ -296,13 +296,46 @@ class LoudnessRange:
     max_lu: float | None = key("max", "loudness_range_lu")
 
 
+LOUDNESS_PRESETS: dict[str, tuple[float, float]] = {
+    "spotify": (-14.0, -1.0),
+    "apple-music": (-16.0, -1.0),
+    "youtube": (-14.0, -1.0),
+    "tidal": (-14.0, -1.0),
+    "amazon": (-14.0, -2.0),
+    "deezer": (-15.0, -1.0),
+    "soundcloud": (-14.0, -1.0),
+    "ebu-r128": (-23.0, -1.0),
+    "atsc-a85": (-24.0, -2.0),
+    "cd": (-9.0, -0.1),
+    "podcast": (-16.0, -1.0),
+}
+"""``preset: (integrated loudness in LUFS, true-peak ceiling in dBTP)``. The source of each
+value is cited in the schema's description of ``mastering.target.preset``."""
+
+
 @dataclass(frozen=True)
 class Target:
+    """What the master must measure; explicit values override the preset's."""
+
     preset: str | None = key("preset")
     loudness_lufs: float | None = key("loudness", "loudness_lufs")
     true_peak_dbtp: float | None = key("true_peak", "true_peak_dbtp")
     lra: LoudnessRange | None = nested("lra", LoudnessRange, optional=True)
     max_limiting_db: float = key("max_limiting", "level_db", 6.0)
+
+    @property
+    def integrated_lufs(self) -> float | None:
+        """The integrated loudness to land on, if any."""
+        if self.loudness_lufs is not None or self.preset is None:
+            return self.loudness_lufs
+        return LOUDNESS_PRESETS[self.preset][0]
+
+    @property
+    def ceiling_dbtp(self) -> float | None:
+        """The true-peak level no delivered file may exceed, if any."""
+        if self.true_peak_dbtp is not None or self.preset is None:
+            return self.true_peak_dbtp
+        return LOUDNESS_PRESETS[self.preset][1]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,170 @@
+"""Deliverables: the mix or the master converted, encoded and written, and every master file
+measured again as written.
+
+Sample-rate conversion, dither and lossy encoders all move inter-sample peaks, so a master
+that met its true-peak ceiling in memory can miss it on disk. Each master deliverable is
+therefore decoded from the temporary file it was written to and measured (ITU-R BS.1770-4
+loudness and true peak); if a conversion pushed it over the ceiling it is corrected (a
+converted signal is limited again at its own rate; an encoded one is trimmed by its overshoot)
+and written again, before it replaces any earlier file of that name.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from render import audio_io, lossy
+from render.audio_io import Dither
+from render.dsp import limiter
+from render.dsp.levels import db_to_gain
+from render.measure import LoudnessFigures, measure
+from render.session.model import Deliverable, Limiter
+
+MAX_TRIMS = 4
+"""Re-encodes allowed to bring a file under its ceiling: a lossy encoder's overshoot scales
+with its input, so one trim nearly always suffices; the rest cover quantisation noise."""
+TRIM_MARGIN_DB = 0.01
+"""Trimmed below the ceiling by this much more than the overshoot measured, so the re-encoded
+file does not land a hair over it again."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One written file, its figures as written (masters) and what was done to meet them."""
+
+    path: Path
+    description: str  # "WAV, 24-bit, 48000 Hz, TPDF dither"
+    figures: LoudnessFigures | None  # measured on the file as written; None for the mix
+    corrections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The true peak a master's files must hold, and the limiter that set it (to limit a
+    converted deliverable again at its own rate with the same settings)."""
+
+    dbtp: float
+    limiter: Limiter | None
+
+
+def deliver(
+    x: np.ndarray,
+    sample_rate: int,
+    deliverable: Deliverable,
+    path: Path,
+    seed: int,
+    ceiling: Ceiling | None = None,
+    *,
+    verify: bool = False,
+) -> Delivered:
+    """Convert ``x`` to the deliverable's rate and resolution and write it to ``path``
+    atomically; with ``verify``, measure the file as written and hold it under ``ceiling``.
+
+    Dither noise is seeded from the session seed and the file name, so every render of the
+    same session writes the same bytes, and two deliverables never share a noise sequence.
+    """
+    rate = deliverable.sample_rate or sample_rate
+    lossless = deliverable.format in audio_io.WRITABLE_PCM
+    dither: Dither = (
+        deliverable.dither or "tpdf" if lossless and deliverable.bit_depth != "float" else "none"
+    )
+    converted = audio_io.resample(x, sample_rate, rate)
+    corrections: list[str] = []
+    if verify and ceiling is not None and ceiling.limiter is not None and rate != sample_rate:
+        converted, note = _relimit(converted, rate, ceiling.dbtp, ceiling.limiter)
+        corrections += note
+    trim_db = 0.0
+    identity = [seed, zlib.crc32(path.name.encode("utf-8"))]
+    with audio_io.atomic_path(path) as temporary:
+        for trims in range(MAX_TRIMS + 1):
+            signal = converted if trim_db == 0.0 else converted * db_to_gain(trim_db)
+            container = _write(temporary, signal, rate, deliverable, dither, identity)
+            if not verify:
+                return Delivered(path, _describe(deliverable, container, rate, dither), None)
+            figures = measure(audio_io.read_delivered(temporary)[0], rate)
+            over_db = max(figures.true_peak_dbtp) - ceiling.dbtp if ceiling else -math.inf
+            if over_db <= 0.0 or trims == MAX_TRIMS:
+                break
+            corrections.append(
+                f"true peak {over_db:.2f} dB over the ceiling as written: trimmed by "
+                f"{over_db + TRIM_MARGIN_DB:.2f} dB"
+            )
+            trim_db -= over_db + TRIM_MARGIN_DB
+    if over_db > 0.0:
+        corrections.append(f"still {over_db:.2f} dB over the ceiling after {MAX_TRIMS} trims")
+    return Delivered(
+        path, _describe(deliverable, container, rate, dither), figures, tuple(corrections)
+    )
+
+
+def _write(
+    path: Path,
+    x: np.ndarray,
+    sample_rate: int,
+    deliverable: Deliverable,
+    dither: Dither,
+    identity: list[int],
+) -> str:
+    """Encode ``x`` as the deliverable asks and write it to ``path``; return the container.
+
+    ``identity`` (the session seed and the file name's CRC) seeds the dither and numbers an
+    Ogg stream, so the same render writes the same bytes."""
+    if deliverable.format in lossy.LOSSY_FORMATS:
+        frames, encoding = lossy.encode_lossy(
+            x, deliverable.format, sample_rate, deliverable.bitrate_kbps
+        )
+        audio_io.write_frames(
+            path,
+            frames,
+            sample_rate,
+            encoding.container,
+            encoding.subtype,
+            compression_level=encoding.compression_level,
+            bitrate_mode=encoding.bitrate_mode,
+        )
+        if encoding.container == "OGG":
+            lossy.stamp_ogg_serial(path, zlib.crc32(repr(identity).encode("ascii")))
+        return encoding.container
+    rng = np.random.default_rng(identity)
+    frames, container, subtype = audio_io.encode(
+        x, deliverable.format, deliverable.bit_depth, rng, dither
+    )
+    audio_io.write_frames(path, frames, sample_rate, container, subtype)
+    return container
+
+
+def _relimit(
+    x: np.ndarray, sample_rate: int, ceiling_dbtp: float, settings: Limiter
+) -> tuple[np.ndarray, list[str]]:
+    """``x`` limited again at its own rate when conversion raised its true peak over the
+    ceiling (the interpolation between the old samples sits elsewhere at the new rate)."""
+    peak = float(np.max(limiter.limiter_peaks(x, True), initial=0.0))
+    if peak <= db_to_gain(ceiling_dbtp):
+        return x, []
+    latency = limiter.limiter_latency_samples(sample_rate, settings.lookahead_ms)
+    y = limiter.limit(
+        np.pad(x, ((0, 0), (0, latency))),
+        sample_rate,
+        ceiling_db=ceiling_dbtp,
+        release_ms=settings.release_ms,
+        lookahead_ms=settings.lookahead_ms,
+        true_peak=True,
+    )[:, latency:]
+    over_db = 20.0 * np.log10(peak) - ceiling_dbtp
+    note = f"limited again at {sample_rate} Hz: conversion raised the true peak {over_db:.2f} dB"
+    return y, [note]
+
+
+def _describe(deliverable: Deliverable, container: str, rate: int, dither: str) -> str:
+    """``WAV, 24-bit, 48000 Hz, TPDF dither`` or ``MP3, 320 kbit/s, 44100 Hz``."""
+    if deliverable.format not in audio_io.WRITABLE_PCM:
+        quality = f"{deliverable.bitrate_kbps} kbit/s" if deliverable.bitrate_kbps else "default"
+        return f"{container}, {quality}, {rate} Hz"
+    depth = "32-bit float" if deliverable.bit_depth == "float" else f"{deliverable.bit_depth}-bit"
+    dithered = {"tpdf": "TPDF dither", "tpdf_shaped": "noise-shaped TPDF dither"}
+    return f"{container}, {depth}, {rate} Hz, {dithered.get(dither, 'no dither')}"

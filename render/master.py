@@ -1,0 +1,183 @@
+"""Mastering: the chain on the mix, and the gain into its limiter that lands the loudness target.
+
+A fixed gain cannot hit a loudness target once a limiter is involved: the limiter takes back
+part of every dB pushed into it. So the gain is found the way an engineer finds it, by
+trying: gain into the final limiter, run the rest of the chain, measure the integrated
+loudness (ITU-R BS.1770-4), correct the gain, until the master is within ``TOLERANCE_LU`` of
+the target. The chain up to the limiter does not depend on that gain and runs once; the
+limiter's peak detector scales with its input and runs once too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from render.chain import prepare_chain, run_chain
+from render.dsp import limiter
+from render.dsp.levels import db_to_gain
+from render.measure import integrated_loudness_lufs
+from render.session.model import Effect, Limiter, Session
+
+TOLERANCE_LU = 0.02
+"""How close the search lands: a fifth of the ±0.1 LU the master must meet, so that
+sample-rate conversion and dither of each deliverable still leave it on target."""
+DITHER_HEADROOM_DB = 0.01
+"""The final limiter holds this far under the ceiling, so that the dither and rounding of a
+16-bit file (at most 1.5 LSB, 0.0005 dB at -1 dBTP) do not push a file over it."""
+MAX_STEPS = 12
+"""Gain trials before the search gives up: the secant method needs 3-5 on real material."""
+MAX_GAIN_DB = 60.0
+"""The most gain the search will push into the limiter: more is no longer mastering."""
+_FLAT_SLOPE = 0.01
+"""LU of loudness per dB of gain below which more gain no longer makes the master louder: the
+limiter has flattened it to a square wave, so the target cannot be reached."""
+
+
+@dataclass(frozen=True)
+class Master:
+    """The mastered audio and how it was made; figures for the report."""
+
+    audio: np.ndarray
+    ceiling_dbtp: float | None  # the true peak no deliverable may exceed (None: unchecked)
+    gain_db: float  # gain into the final limiter found by the loudness search
+    limiting_db: float  # the final limiter's deepest gain reduction
+    loudness_lufs: float  # integrated loudness of ``audio``
+    limiter: Limiter | None  # the final limiter's settings, to re-limit a deliverable
+    notes: tuple[str, ...]
+
+
+def master(mix: np.ndarray, session: Session) -> Master:
+    """Run ``session``'s mastering chain over ``mix``; with a loudness target, search the
+    gain into the chain's last limiter that lands it (a default true-peak limiter ends a
+    chain that has none, and the notes say so)."""
+    assert session.mastering is not None
+    rate = session.sample_rate
+    target = session.mastering.target
+    chain: list[Effect] = list(session.mastering.chain)
+    notes: list[str] = []
+    ceiling_dbtp = target.ceiling_dbtp
+    if target.integrated_lufs is not None and not any(isinstance(e, Limiter) for e in chain):
+        chain.append(Limiter(ceiling_dbtp=-1.0 if ceiling_dbtp is None else ceiling_dbtp))
+        notes.append(
+            f"mastering.chain has no limiter, so a true-peak limiter at "
+            f"{chain[-1].ceiling_dbtp:g} dBTP ends it: a loudness target cannot be met "
+            "safely without one"
+        )
+    last = max((i for i, e in enumerate(chain) if isinstance(e, Limiter)), default=None)
+    if last is None:
+        audio = run_chain(prepare_chain(chain, "mastering.chain", session), mix, {})
+        loudness = integrated_loudness_lufs(audio, rate)
+        return Master(audio, ceiling_dbtp, 0.0, 0.0, loudness, None, tuple(notes))
+    final: Limiter = chain[last]  # type: ignore[assignment]
+    if ceiling_dbtp is not None and final.ceiling_dbtp > ceiling_dbtp:
+        notes.append(
+            f"mastering.chain[{last}].limiter: ceiling lowered from {final.ceiling_dbtp:g} "
+            f"to the target's true peak, {ceiling_dbtp:g} dBTP"
+        )
+    elif ceiling_dbtp is None and final.true_peak:
+        ceiling_dbtp = final.ceiling_dbtp
+    if ceiling_dbtp is not None:
+        final = replace(final, ceiling_dbtp=ceiling_dbtp - DITHER_HEADROOM_DB)
+    chain[last] = final
+    prepared = prepare_chain(chain, "mastering.chain", session)
+    before = run_chain(prepared[:last], mix, {})
+    after = prepared[last + 1 :]
+    stage = _LimiterStage(before, final, rate)
+
+    def render_at(gain_db: float) -> tuple[np.ndarray, float]:
+        audio = run_chain(after, stage.limit(gain_db), {})
+        return audio, integrated_loudness_lufs(audio, rate)
+
+    goal = target.integrated_lufs
+    if goal is None or not math.isfinite(start := integrated_loudness_lufs(before, rate)):
+        if goal is not None:
+            notes.append("the mix is silent: no gain can bring it to the loudness target")
+        audio, loudness = render_at(0.0)
+        return Master(
+            audio, ceiling_dbtp, 0.0, stage.limiting_db(0.0), loudness, final, tuple(notes)
+        )
+    gain_db, audio, loudness = _search_gain(render_at, goal, goal - start, notes)
+    limiting_db = stage.limiting_db(gain_db)
+    if limiting_db > target.max_limiting_db:
+        notes.append(
+            f"reaching {goal:g} LUFS takes {limiting_db:.1f} dB of peak limiting, more than "
+            f"max_limiting ({target.max_limiting_db:g} dB): the target may be too loud for "
+            "this material"
+        )
+    return Master(audio, ceiling_dbtp, gain_db, limiting_db, loudness, final, tuple(notes))
+
+
+class _LimiterStage:
+    """The final limiter over a fixed input at any gain, its peak detection done once."""
+
+    def __init__(self, x: np.ndarray, settings: Limiter, sample_rate: int) -> None:
+        self.settings = settings
+        self.sample_rate = sample_rate
+        self.latency = limiter.limiter_latency_samples(sample_rate, settings.lookahead_ms)
+        self.padded = np.pad(x, ((0, 0), (0, self.latency)))
+        self.peaks = limiter.limiter_peaks(self.padded, settings.true_peak)
+        self.loudest = float(np.max(self.peaks, initial=0.0))
+
+    def limit(self, gain_db: float) -> np.ndarray:
+        """The limiter's output for its input raised by ``gain_db``, aligned to time zero."""
+        gain = db_to_gain(gain_db)
+        y = limiter.limit(
+            self.padded * gain,
+            self.sample_rate,
+            ceiling_db=self.settings.ceiling_dbtp,
+            release_ms=self.settings.release_ms,
+            lookahead_ms=self.settings.lookahead_ms,
+            true_peak=self.settings.true_peak,
+            peaks=self.peaks * gain,
+        )
+        return y[:, self.latency :]
+
+    def limiting_db(self, gain_db: float) -> float:
+        """The deepest gain reduction at ``gain_db``: the loudest peak brought to the
+        ceiling (the limiter's minimum gain is exactly ``ceiling / loudest peak``)."""
+        if self.loudest <= 0.0:
+            return 0.0
+        over = 20.0 * math.log10(self.loudest) + gain_db - self.settings.ceiling_dbtp
+        return max(over, 0.0)
+
+
+def _search_gain(
+    render_at: Callable[[float], tuple[np.ndarray, float]],
+    goal_lufs: float,
+    first_db: float,
+    notes: list[str],
+) -> tuple[float, np.ndarray, float]:
+    """Secant search of the gain that lands ``render_at(gain)``'s loudness on ``goal_lufs``.
+
+    Loudness rises monotonically with gain, one LU per dB until the limiter engages and
+    less after, so the slope is estimated from the last two trials (bounded to (0, 1])."""
+    gain_db = min(first_db, MAX_GAIN_DB)
+    audio, loudness = render_at(gain_db)
+    slope = 1.0
+    for _ in range(MAX_STEPS):
+        error = loudness - goal_lufs
+        if abs(error) <= TOLERANCE_LU:
+            return gain_db, audio, loudness
+        if slope < _FLAT_SLOPE or (error < 0 and gain_db >= MAX_GAIN_DB):
+            break
+        step = -error / slope
+        next_db = min(gain_db + step, MAX_GAIN_DB)
+        next_audio, next_loudness = render_at(next_db)
+        if next_db != gain_db:
+            slope = min(max((next_loudness - loudness) / (next_db - gain_db), 0.0), 1.0)
+        gain_db, audio, loudness = next_db, next_audio, next_loudness
+    else:
+        notes.append(
+            f"the loudness search stopped after {MAX_STEPS + 1} trials at {loudness:.2f} LUFS, "
+            f"{loudness - goal_lufs:+.2f} LU from the target"
+        )
+        return gain_db, audio, loudness
+    notes.append(
+        f"the master reaches only {loudness:.1f} LUFS, not the target {goal_lufs:g} LUFS: "
+        "more gain into the limiter no longer makes it louder; lower the target"
+    )
+    return gain_db, audio, loudness
