@@ -115,26 +115,27 @@ class _LimiterStage:
     """The final limiter over a fixed input at any gain, its peak detection done once."""
 
     def __init__(self, x: np.ndarray, settings: Limiter, sample_rate: int) -> None:
+        self.x = x
         self.settings = settings
         self.sample_rate = sample_rate
         self.latency = limiter.limiter_latency_samples(sample_rate, settings.lookahead_ms)
-        self.padded = np.pad(x, ((0, 0), (0, self.latency)))
-        self.peaks = limiter.limiter_peaks(self.padded, settings.true_peak)
+        # Beyond the end the input is silent: the last samples look ahead at no peaks.
+        self.peaks = np.pad(limiter.limiter_peaks(x, settings.true_peak), (0, self.latency))
         self.loudest = float(np.max(self.peaks, initial=0.0))
 
     def limit(self, gain_db: float) -> np.ndarray:
-        """The limiter's output for its input raised by ``gain_db``, aligned to time zero."""
-        gain = db_to_gain(gain_db)
-        y = limiter.limit(
-            self.padded * gain,
+        """The limiter's output for its input raised by ``gain_db``, aligned to time zero:
+        ``limiter.limit``'s gain, with the peaks scaled through the ceiling."""
+        gain = limiter.limiter_gain(
+            self.peaks,
             self.sample_rate,
-            ceiling_db=self.settings.ceiling_dbtp,
+            ceiling_db=self.settings.ceiling_dbtp - gain_db,
             release_ms=self.settings.release_ms,
             lookahead_ms=self.settings.lookahead_ms,
-            true_peak=self.settings.true_peak,
-            peaks=self.peaks * gain,
         )
-        return y[:, self.latency :]
+        y = self.x * gain[self.latency :]
+        y *= db_to_gain(gain_db)
+        return y
 
     def limiting_db(self, gain_db: float) -> float:
         """The deepest gain reduction at ``gain_db``: the loudest peak brought to the

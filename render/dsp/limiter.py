@@ -50,19 +50,37 @@ def limit(
         Default True: delivery specs (EBU R128, the streaming services) set their ceilings
         in dBTP.
     peaks : numpy.ndarray, optional
-        ``limiter_peaks(x, true_peak)``, when already known. Peaks scale with the signal, so
-        a caller trying several gains on one signal detects them once.
+        ``limiter_peaks(x, true_peak)``, when already known.
     """
-    ceiling = db_to_gain(finite_db("limiter ceiling_db", ceiling_db))
-    delay = limiter_latency_samples(sample_rate, lookahead_ms)
-    release = one_pole(release_ms, sample_rate, "limiter release_ms")
     source = np.ascontiguousarray(x, dtype=np.float64)
     peak = limiter_peaks(source, true_peak) if peaks is None else peaks
-    gain = _lookahead_gain(peak, ceiling, delay, release)
+    gain = limiter_gain(
+        peak, sample_rate, ceiling_db=ceiling_db, release_ms=release_ms, lookahead_ms=lookahead_ms
+    )
+    delay = limiter_latency_samples(sample_rate, lookahead_ms)
     y = np.empty_like(source)
     y[:, :delay] = 0.0
     np.multiply(source[:, : max(source.shape[1] - delay, 0)], gain[delay:], out=y[:, delay:])
     return y
+
+
+def limiter_gain(
+    peaks: np.ndarray,
+    sample_rate: int,
+    *,
+    ceiling_db: float,
+    release_ms: float,
+    lookahead_ms: float,
+) -> np.ndarray:
+    """``limit``'s gain for each output sample, from the input's ``limiter_peaks``: output
+    sample ``n`` is input sample ``n - limiter_latency_samples(...)`` times ``gain[n]``.
+
+    A caller trying several input gains ``g`` on one signal needs the peaks once: the gain
+    for ``g * x`` is this gain computed with ``ceiling_db`` lowered by ``g`` in dB."""
+    ceiling = db_to_gain(finite_db("limiter ceiling_db", ceiling_db))
+    delay = limiter_latency_samples(sample_rate, lookahead_ms)
+    release = one_pole(release_ms, sample_rate, "limiter release_ms")
+    return _lookahead_gain(np.ascontiguousarray(peaks, dtype=np.float64), ceiling, delay, release)
 
 
 def limiter_peaks(x: np.ndarray, true_peak: bool) -> np.ndarray:
