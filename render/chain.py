@@ -18,7 +18,17 @@ from typing import Any
 import numpy as np
 
 from render import audio_io
-from render.dsp import delay, dynamics, eq, limiter, multiband, reverb, saturation, stereo
+from render.dsp import (
+    delay,
+    dynamics,
+    eq,
+    limiter,
+    linear_phase,
+    multiband,
+    reverb,
+    saturation,
+    stereo,
+)
 from render.dsp.levels import db_to_gain
 from render.session.model import (
     Compressor,
@@ -107,6 +117,13 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 kind: (setting.frequency_hz, int(setting.slope_db_per_oct)) if setting else None
                 for kind, setting in (("highpass", effect.highpass), ("lowpass", effect.lowpass))
             }
+            if effect.phase == "linear":
+                return PreparedEffect(
+                    lambda x, key: linear_phase.equalize_linear_phase(x, rate, bands, **passes),
+                    linear_phase.linear_phase_tail_samples(rate, bands, **passes),
+                    linear_phase.linear_phase_latency_samples(rate, bands, **passes),
+                    None,
+                )
             return _streamed(
                 lambda channels: eq.Equalizer(rate, channels, bands, **passes), None, keyed=False
             )
@@ -201,7 +218,7 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
         case Gain():
             factor = db_to_gain(effect.level_db) * (-1.0 if effect.polarity == "inverted" else 1.0)
             return _whole(lambda x: x * factor, stateless=True)
-    raise TypeError(f"{where}: no renderer for {type(effect).__name__}")  # support.py refuses it
+    raise TypeError(f"{where}: no renderer for {type(effect).__name__}")
 
 
 def _streamed(

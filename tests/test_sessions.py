@@ -1,5 +1,5 @@
-"""Valid sessions load into the model; the format's full vocabulary is refused only where
-the engine does not render it yet; every example session shipped in sessions/ validates."""
+"""Valid sessions load into the model; the format's full vocabulary renders; every example
+session shipped in sessions/ validates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from render.errors import SessionError
+from render.pipeline import render_session
 from render.session import load_session
 from render.session.model import Compressor, Eq, Session
 
@@ -56,15 +56,18 @@ def test_merge_keys_share_settings(session_dir: Path) -> None:
     assert kick.pan == 0.0
 
 
-def test_full_format_is_refused_only_where_not_rendered_yet(session_dir: Path) -> None:
-    """The whole v1 vocabulary passes the schema and the semantic checks; what the engine
-    cannot render is refused by name, never silently dropped."""
-    with pytest.raises(SessionError) as raised:
-        load_copy(HERE / "sessions" / "future" / "full_format.yaml", session_dir)
-    refused = [
-        (d.key_path, d.message.split(" is not rendered yet")[0]) for d in raised.value.diagnostics
+def test_full_format_renders_every_deliverable(session_dir: Path) -> None:
+    """The whole v1 vocabulary renders end to end: nothing is refused or silently dropped,
+    and every master file holds the target's ceiling as written."""
+    session = load_copy(HERE / "sessions" / "valid" / "full_format.yaml", session_dir)
+    result = render_session(session, jobs=2)
+    masters = [written for written in result.files if written.figures is not None]
+    assert [written.path.name for written in masters] == [
+        "Full Format.flac",
+        "Full Format.wav",
+        "Full Format.mp3",
     ]
-    assert refused == [("mastering.chain[0].eq.phase", "linear-phase EQ")]
+    assert all(max(written.figures.true_peak_dbtp) <= -1.0 for written in masters)
 
 
 def test_full_format_builds_a_typed_model() -> None:
@@ -72,7 +75,7 @@ def test_full_format_builds_a_typed_model() -> None:
     from render.session.build import build_session
     from render.session.yaml_source import load_yaml_file
 
-    path = HERE / "sessions" / "future" / "full_format.yaml"
+    path = HERE / "sessions" / "valid" / "full_format.yaml"
     session = build_session(load_yaml_file(path, path.name).data, path, path.parent / "out")
     eq, compressor = session.tracks[0].inserts[:2]
     assert isinstance(eq, Eq) and isinstance(compressor, Compressor)

@@ -212,6 +212,32 @@ def pass_sos(
     return scipy.signal.butter(order, cutoff_hz, btype=kind, output="sos", fs=sample_rate)
 
 
+def routed_sections(
+    sample_rate: int,
+    channels: int,
+    bands: Sequence[Band],
+    highpass: tuple[float, int] | None,
+    lowpass: tuple[float, int] | None,
+) -> dict[BandChannels, list[np.ndarray]]:
+    """Each band's SOS sections grouped by where they act: ``stereo`` (the pass filters
+    first, then the all-channel bands), ``mid``, ``side``, ``left``, ``right``, each in the
+    bands' order. On mono, mid/left/right bands join ``stereo`` and side bands are dropped
+    (the module docstring says why)."""
+    everywhere = ("stereo",) if channels == 2 else ("stereo", "mid", "left", "right")
+    routed: dict[BandChannels, list[np.ndarray]] = {name: [] for name in get_args(BandChannels)}
+    routed["stereo"] = [
+        pass_sos(kind, *spec, sample_rate)
+        for kind, spec in (("highpass", highpass), ("lowpass", lowpass))
+        if spec is not None
+    ]
+    for band in bands:
+        if channels == 2 or band.channels != "side":
+            routed["stereo" if band.channels in everywhere else band.channels].append(
+                band_sos(band, sample_rate)
+            )
+    return routed
+
+
 class Equalizer:
     """The pass filters and bands over a stream of blocks, each cascade's state carried over.
 
@@ -244,18 +270,8 @@ class Equalizer:
     ) -> None:
         if channels not in (1, 2):
             raise ValueError(f"equalizer channels: got {channels}, expected 1 or 2")
-        # On mono, mid/left/right bands join the all-channel cascade and side bands are dropped.
-        everywhere = ("stereo",) if channels == 2 else ("stereo", "mid", "left", "right")
-        routed: dict[str, list[np.ndarray]] = {name: [] for name in get_args(BandChannels)}
-        for band in bands:
-            routed["stereo" if band.channels in everywhere else band.channels].append(
-                band_sos(band, sample_rate)
-            )
-        shared = [
-            pass_sos(kind, *spec, sample_rate)
-            for kind, spec in (("highpass", highpass), ("lowpass", lowpass))
-            if spec is not None
-        ] + routed["stereo"]
+        routed = routed_sections(sample_rate, channels, bands, highpass, lowpass)
+        shared = routed["stereo"]
         left_right = [routed["left"], routed["right"]]
         self._channels = channels
         self._mid_side = channels == 2 and bool(routed["mid"] or routed["side"])

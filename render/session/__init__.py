@@ -12,7 +12,6 @@ from render.errors import SessionError
 from render.session.build import build_session
 from render.session.checks import LoadOptions, SessionChecks, resolve_output_dir
 from render.session.model import Session
-from render.session.support import unsupported_features
 from render.session.validate import validate
 from render.session.yaml_source import format_path, load_yaml_file
 
@@ -27,8 +26,6 @@ def load_session(path: Path, options: LoadOptions | None = None) -> Session:
     document = load_yaml_file(path, str(path))
     problems = validate(document, SESSION_SCHEMA)
     problems += SessionChecks(document, path, options).run()
-    if not problems:
-        problems += unsupported_features(document)
     if problems:
         raise SessionError(problems)
     marks = {
