@@ -19,12 +19,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from render.dsp.dither import add_tpdf, shaped_tpdf_codes
+from render.dsp.dither import Dither, quantise
 from render.errors import AudioInputError, OutputError
 
 WRITABLE_PCM = {"wav": "WAV", "flac": "FLAC", "aiff": "AIFF"}
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "PCM_32", "float": "FLOAT"}
-Dither = Literal["tpdf", "tpdf_shaped", "none"]
 
 
 @dataclass(frozen=True)
@@ -125,28 +124,6 @@ def resampled_length(frames: int, from_rate: int, to_rate: int) -> int:
     return (frames * to_rate + from_rate // 2) // from_rate
 
 
-def quantise(x: np.ndarray, bit_depth: int, rng: np.random.Generator, dither: Dither) -> np.ndarray:
-    """Float audio to integer PCM codes of ``bit_depth`` bits, the one quantisation point.
-
-    ``tpdf``: TPDF dither of ±1 LSB peak (the sum of two independent uniform ±0.5 LSB
-    variables) decorrelates the error from the signal (Vanderkooy & Lipshitz, "Dither in
-    digital audio", JAES 1987). ``tpdf_shaped``: the same dither inside the E-weighted
-    error-feedback loop of ``render.dsp.dither``, moving the noise above 13.5 kHz (14.6 kHz
-    at 48 kHz), for final 44.1/48 kHz masters only. ``none``: plain rounding. Values beyond
-    full scale are clipped. Returns int32 codes left-aligned in 32 bits (libsndfile's
-    convention for int32 input), or int16 for 16-bit.
-    """
-    scale = float(2 ** (bit_depth - 1))
-    y = x * scale
-    if dither == "tpdf_shaped":
-        codes = shaped_tpdf_codes(y, rng, -scale, scale - 1)
-    else:
-        codes = np.clip(np.round(add_tpdf(y, rng) if dither == "tpdf" else y), -scale, scale - 1)
-    if bit_depth == 16:
-        return codes.astype(np.int16)
-    return codes.astype(np.int32) << (32 - bit_depth)
-
-
 def encode(
     x: np.ndarray,
     file_format: str,
@@ -160,7 +137,7 @@ def encode(
     subtype = _PCM_SUBTYPES[bit_depth]
     if bit_depth == "float":
         return np.ascontiguousarray(x.T, dtype=np.float32), container, subtype
-    return np.ascontiguousarray(quantise(x, bit_depth, rng, dither).T), container, subtype
+    return quantise(x, bit_depth, rng, dither), container, subtype
 
 
 def write_audio(

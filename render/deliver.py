@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from render import audio_io, lossy
-from render.audio_io import Dither
 from render.dsp import limiter
+from render.dsp.dither import Dither
 from render.dsp.levels import db_to_gain
 from render.measure import LoudnessFigures, measure
 from render.session.model import Deliverable, Limiter

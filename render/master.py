@@ -88,23 +88,24 @@ def master(mix: np.ndarray, session: Session) -> Master:
     after = prepared[last + 1 :]
     stage = _LimiterStage(before, final, rate)
 
-    def render_at(gain_db: float) -> tuple[np.ndarray, float]:
-        audio = run_chain(after, stage.limit(gain_db), {})
-        return audio, integrated_loudness_lufs(audio, rate)
+    def loudness_at(gain_db: float) -> float:
+        if after:
+            return integrated_loudness_lufs(run_chain(after, stage.limit(gain_db), {}), rate)
+        # The limiter ends the chain: measure its input times its gain, form neither.
+        return integrated_loudness_lufs(before, rate, stage.gain(gain_db))
 
     goal = target.integrated_lufs
-    if goal is None or not math.isfinite(start := integrated_loudness_lufs(before, rate)):
-        if goal is not None:
-            notes.append("the mix is silent: no gain can bring it to the loudness target")
-        audio, loudness = render_at(0.0)
-        return Master(
-            audio, ceiling_dbtp, 0.0, stage.limiting_db(0.0), loudness, final, tuple(notes)
-        )
-    gain_db, audio, loudness = _search_gain(render_at, goal, goal - start, notes)
+    gain_db = 0.0
+    if goal is not None and math.isfinite(start := integrated_loudness_lufs(before, rate)):
+        gain_db = _search_gain(loudness_at, goal, goal - start, notes)
+    elif goal is not None:
+        notes.append("the mix is silent: no gain can bring it to the loudness target")
+    audio = run_chain(after, stage.limit(gain_db), {})
+    loudness = integrated_loudness_lufs(audio, rate)
     limiting_db = stage.limiting_db(gain_db)
     if limiting_db > target.max_limiting_db:
         notes.append(
-            f"reaching {goal:g} LUFS takes {limiting_db:.1f} dB of peak limiting, more than "
+            f"the limiter takes {limiting_db:.1f} dB off the loudest peak, more than "
             f"max_limiting ({target.max_limiting_db:g} dB): the target may be too loud for "
             "this material"
         )
@@ -123,19 +124,23 @@ class _LimiterStage:
         self.peaks = np.pad(limiter.limiter_peaks(x, settings.true_peak), (0, self.latency))
         self.loudest = float(np.max(self.peaks, initial=0.0))
 
-    def limit(self, gain_db: float) -> np.ndarray:
-        """The limiter's output for its input raised by ``gain_db``, aligned to time zero:
-        ``limiter.limit``'s gain, with the peaks scaled through the ceiling."""
+    def gain(self, gain_db: float) -> np.ndarray:
+        """Per input sample, the input gain ``gain_db`` times the limiter's gain (as
+        ``limiter.limit`` computes it, with the peaks scaled through the ceiling), aligned
+        to time zero."""
         gain = limiter.limiter_gain(
             self.peaks,
             self.sample_rate,
             ceiling_db=self.settings.ceiling_dbtp - gain_db,
             release_ms=self.settings.release_ms,
             lookahead_ms=self.settings.lookahead_ms,
-        )
-        y = self.x * gain[self.latency :]
-        y *= db_to_gain(gain_db)
-        return y
+        )[self.latency :]
+        gain *= db_to_gain(gain_db)
+        return gain
+
+    def limit(self, gain_db: float) -> np.ndarray:
+        """The limiter's output for its input raised by ``gain_db``."""
+        return self.x * self.gain(gain_db)
 
     def limiting_db(self, gain_db: float) -> float:
         """The deepest gain reduction at ``gain_db``: the loudest peak brought to the
@@ -147,38 +152,34 @@ class _LimiterStage:
 
 
 def _search_gain(
-    render_at: Callable[[float], tuple[np.ndarray, float]],
-    goal_lufs: float,
-    first_db: float,
-    notes: list[str],
-) -> tuple[float, np.ndarray, float]:
-    """Secant search of the gain that lands ``render_at(gain)``'s loudness on ``goal_lufs``.
+    loudness_at: Callable[[float], float], goal_lufs: float, first_db: float, notes: list[str]
+) -> float:
+    """Secant search of the gain that lands ``loudness_at(gain)`` on ``goal_lufs``.
 
     Loudness rises monotonically with gain, one LU per dB until the limiter engages and
     less after, so the slope is estimated from the last two trials (bounded to (0, 1])."""
     gain_db = min(first_db, MAX_GAIN_DB)
-    audio, loudness = render_at(gain_db)
+    loudness = loudness_at(gain_db)
     slope = 1.0
     for _ in range(MAX_STEPS):
         error = loudness - goal_lufs
         if abs(error) <= TOLERANCE_LU:
-            return gain_db, audio, loudness
+            return gain_db
         if slope < _FLAT_SLOPE or (error < 0 and gain_db >= MAX_GAIN_DB):
             break
-        step = -error / slope
-        next_db = min(gain_db + step, MAX_GAIN_DB)
-        next_audio, next_loudness = render_at(next_db)
+        next_db = min(gain_db - error / slope, MAX_GAIN_DB)
+        next_loudness = loudness_at(next_db)
         if next_db != gain_db:
             slope = min(max((next_loudness - loudness) / (next_db - gain_db), 0.0), 1.0)
-        gain_db, audio, loudness = next_db, next_audio, next_loudness
+        gain_db, loudness = next_db, next_loudness
     else:
         notes.append(
             f"the loudness search stopped after {MAX_STEPS + 1} trials at {loudness:.2f} LUFS, "
             f"{loudness - goal_lufs:+.2f} LU from the target"
         )
-        return gain_db, audio, loudness
+        return gain_db
     notes.append(
         f"the master reaches only {loudness:.1f} LUFS, not the target {goal_lufs:g} LUFS: "
         "more gain into the limiter no longer makes it louder; lower the target"
     )
-    return gain_db, audio, loudness
+    return gain_db

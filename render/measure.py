@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.signal
 from numba import njit
 
-from render.dsp.eq import _sosfilt_stereo
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import true_peaks
 
@@ -155,31 +154,18 @@ def _prewarped(f0_hz: float, q: float, sample_rate: int) -> tuple[float, float, 
     return kq, kk, np.array([1.0 + kq + kk, 2.0 * (kk - 1.0), 1.0 - kq + kk])
 
 
-def k_weighted(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``x`` (``float64[channels, samples]``, 1 or 2 channels) through the K-weighting filter,
-    from rest; a new array. Stereo runs both channels in one numba loop (``render.dsp.eq``)."""
-    x = _checked(x)
-    sos = k_weighting_sos(sample_rate)
-    if x.shape[0] == 1:  # sosfilt refuses an empty signal
-        return scipy.signal.sosfilt(sos, x, axis=-1) if x.shape[1] else x.copy()
-    y = np.empty_like(x)
-    _sosfilt_stereo(sos, x, np.zeros((len(sos), 2, 2)), y)
-    return y
-
-
-def gated_loudness_lufs(weighted: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness (BS.1770-4 eqs. (3)-(7)) of an already K-weighted signal
-    (``k_weighted``'s output), so a search over gains can skip the filter; ``-inf`` for
-    silence or audio shorter than one 400 ms block."""
-    return _integrated_lufs(
-        _Ticks(_checked(weighted), sample_rate).window_energies(_MOMENTARY_TICKS)
-    )
-
-
-def integrated_loudness_lufs(x: np.ndarray, sample_rate: int) -> float:
+def integrated_loudness_lufs(
+    x: np.ndarray, sample_rate: int, gain: np.ndarray | None = None
+) -> float:
     """Integrated loudness of ``x`` (``float64[channels, samples]``, 1 or 2 channels) in LUFS;
-    ``-inf`` for silence or audio shorter than one 400 ms gating block."""
-    return gated_loudness_lufs(k_weighted(x, sample_rate), sample_rate)
+    ``-inf`` for silence or audio shorter than one 400 ms gating block.
+
+    With ``gain`` (``float64[samples]``), the loudness of ``x * gain`` (every channel times
+    the same gain), without forming that product: a loudness search over limiter gains
+    measures each trial in one pass over memory it already has."""
+    return _integrated_lufs(
+        _Ticks(_checked(x), sample_rate, gain).window_energies(_MOMENTARY_TICKS)
+    )
 
 
 def sample_peak_dbfs(x: np.ndarray) -> float:
@@ -197,7 +183,7 @@ def measure(x: np.ndarray, sample_rate: int) -> LoudnessFigures:
     """Every figure of ``x`` (``float64[channels, samples]``, 1 or 2 channels) from one
     K-weighting pass and one pass over the ticks; see ``LoudnessFigures``."""
     x = _checked(x)
-    ticks = _Ticks(k_weighted(x, sample_rate), sample_rate)
+    ticks = _Ticks(x, sample_rate)
     momentary = ticks.window_energies(_MOMENTARY_TICKS)
     short_term = ticks.window_energies(_SHORT_TERM_TICKS)
     return LoudnessFigures(
@@ -213,13 +199,21 @@ def measure(x: np.ndarray, sample_rate: int) -> LoudnessFigures:
 
 
 class _Ticks:
-    """The channel-summed energy (sum of squares) of a K-weighted signal per 10 ms tick."""
+    """The channel-summed energy (sum of squares) of K-weighted audio per 10 ms tick.
 
-    def __init__(self, weighted: np.ndarray, sample_rate: int) -> None:
+    The filter and the sums run in one numba pass per channel (the channels in parallel
+    threads), so no K-weighted copy of the signal is ever stored."""
+
+    def __init__(self, x: np.ndarray, sample_rate: int, gain: np.ndarray | None = None) -> None:
         # Complete ticks only: the last one must end at or before the last sample.
-        count = (_TICKS_PER_SECOND * (weighted.shape[1] + 1) - 1) // sample_rate
+        count = (_TICKS_PER_SECOND * (x.shape[1] + 1) - 1) // sample_rate
         self.bounds = np.arange(count + 1, dtype=np.int64) * sample_rate // _TICKS_PER_SECOND
-        self.energies = _tick_energies(weighted, self.bounds)
+        sos = k_weighting_sos(sample_rate)
+        scale = np.empty(0) if gain is None else np.ascontiguousarray(gain, dtype=np.float64)
+        if scale.size and scale.size < self.bounds[-1]:
+            raise ValueError(f"gain: got {scale.size} values, expected {x.shape[1]}")
+        rows = _PARALLEL.map(lambda row: _weighted_tick_energies(row, sos, self.bounds, scale), x)
+        self.energies = np.sum(list(rows), axis=0)  # in channel order: the same bits every time
 
     def window_energies(self, ticks: int) -> np.ndarray:
         """Mean square of every window of ``ticks`` ticks, one per tick (10 ms hop), the
@@ -230,17 +224,31 @@ class _Ticks:
         return sums / (self.bounds[ticks:] - self.bounds[:-ticks])
 
 
+_PARALLEL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure")
+"""One thread per channel: the kernels release the GIL (numba ``nogil``)."""
+
+
 @njit(nogil=True, cache=True)
-def _tick_energies(weighted: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Sum over channels and over samples ``bounds[k] .. bounds[k + 1] - 1`` of the squares."""
+def _weighted_tick_energies(
+    row: np.ndarray, sos: np.ndarray, bounds: np.ndarray, gain: np.ndarray
+) -> np.ndarray:
+    """Sum of squares of one channel, K-weighted from rest by ``sos`` (transposed direct
+    form II, as ``scipy.signal.sosfilt``), over samples ``bounds[k] .. bounds[k + 1] - 1``;
+    each input sample first multiplied by ``gain`` where ``gain`` is not empty."""
     energies = np.zeros(bounds.size - 1)
-    for channel in range(weighted.shape[0]):
-        row = weighted[channel]
-        for k in range(energies.size):
-            total = 0.0
-            for i in range(bounds[k], bounds[k + 1]):
-                total += row[i] * row[i]
-            energies[k] += total
+    state = np.zeros((sos.shape[0], 2))
+    scaled = gain.size > 0
+    for k in range(energies.size):
+        total = 0.0
+        for i in range(bounds[k], bounds[k + 1]):
+            value = row[i] * gain[i] if scaled else row[i]
+            for j in range(sos.shape[0]):
+                out = sos[j, 0] * value + state[j, 0]
+                state[j, 0] = sos[j, 1] * value - sos[j, 4] * out + state[j, 1]
+                state[j, 1] = sos[j, 2] * value - sos[j, 5] * out
+                value = out
+            total += value * value
+        energies[k] = total
     return energies
 
 

@@ -27,74 +27,104 @@ design no longer matches hearing; use flat TPDF there.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from numba import njit
+
+Dither = Literal["tpdf", "tpdf_shaped", "none"]
 
 E_WEIGHTED_44K1 = (2.033, -2.165, 1.959, -1.590, 0.6149)
 """Error-feedback coefficients c1..c5 of the 5-coefficient E-weighted noise shaper
 (Lipshitz, Vanderkooy & Wannamaker 1991), for 44.1 kHz."""
 
 
-def add_tpdf(x_scaled: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``x_scaled`` (in LSB) plus TPDF dither of ±1 LSB peak, drawn from ``rng``.
+def quantise(x: np.ndarray, bit_depth: int, rng: np.random.Generator, dither: Dither) -> np.ndarray:
+    """Float audio (``float64[channels, samples]``, full scale 1.0) to integer PCM frames:
+    ``[samples, channels]``, int16 for 16-bit, else int32 with the code left-aligned in 32
+    bits (libsndfile's convention for int32 input). Values beyond full scale are clipped.
 
-    The draw order (two whole uniform arrays) and the left-to-right sum are fixed: they
-    decide the bytes of every dithered file.
+    ``tpdf``: TPDF dither of ±1 LSB peak added before rounding. ``tpdf_shaped``: the same
+    dither inside the E-weighted error-feedback loop. ``none``: plain rounding (half to even).
+
+    The error fed back by ``tpdf_shaped`` is that of the unclipped code: the rounding of a
+    TPDF-dithered value, which never exceeds 1.5 LSB, the same clamp an in-range quantiser
+    obeys. Feeding back the clipped code's error instead would return the whole overshoot of
+    an over-full-scale sample through coefficients summing to 8.4 in magnitude: on a sine 3.5
+    dB over full scale, the first samples after each clipped run then miss the input by up
+    to 1500 LSB. With the bounded error the output stays within 1.5 * (1 + sum |ck|) = 14 LSB
+    of the input wherever it is not clipped.
+
+    The signal is quantised ``_CHUNK`` samples at a time, the dither drawn per chunk as raw
+    64-bit words of ``rng``'s bit generator, so no whole-song temporary is formed.
     """
-    shape = x_scaled.shape
-    return x_scaled + rng.uniform(-0.5, 0.5, shape) + rng.uniform(-0.5, 0.5, shape)
+    channels, n = x.shape
+    frames = np.empty((n, channels), np.int16 if bit_depth == 16 else np.int32)
+    scale = float(2 ** (bit_depth - 1))
+    shift = 0 if bit_depth == 16 else 32 - bit_depth
+    coefficients = np.array(E_WEIGHTED_44K1)
+    errors = np.zeros((channels, len(coefficients)))  # each channel's last total errors
+    for start in range(0, n, _CHUNK):
+        block = np.ascontiguousarray(x[:, start : start + _CHUNK], dtype=np.float64)
+        words = rng.bit_generator.random_raw(block.size if dither != "none" else 0)
+        if dither == "tpdf_shaped":
+            _quantise_shaped(block, words, scale, shift, coefficients, errors, frames[start:])
+        else:
+            _quantise_flat(block, words, scale, shift, frames[start:])
+    return frames
 
 
-def shaped_tpdf_codes(
-    x_scaled: np.ndarray, rng: np.random.Generator, lo: float, hi: float
-) -> np.ndarray:
-    """Round ``x_scaled`` to integer codes with TPDF dither and E-weighted noise shaping.
-
-    Parameters
-    ----------
-    x_scaled : np.ndarray
-        ``float64[channels, samples]`` already scaled to LSB units (``x * 2**(bits - 1)``).
-        Each channel has its own error-feedback state, starting from silence.
-    rng : np.random.Generator
-        Source of the dither, drawn in one vectorised call before the loop (``add_tpdf``).
-    lo, hi : float
-        The code range, e.g. -32768 and 32767 for 16 bit; the output is clipped to it.
-
-    Returns
-    -------
-    np.ndarray
-        ``float64`` codes of the same shape: whole numbers in ``[lo, hi]``.
-
-    The error fed back is that of the unclipped code: the rounding of a TPDF-dithered value,
-    which never exceeds 1.5 LSB, the same clamp an in-range quantiser obeys. Feeding back the
-    clipped code's error instead would return the whole overshoot of an over-full-scale
-    sample through coefficients summing to 8.4 in magnitude: on a sine 3.5 dB over full
-    scale, the first samples after each clipped run then miss the input by up to 1500 LSB.
-    With the bounded error the output stays within 1.5 * (1 + sum |ck|) = 14 LSB of the input
-    wherever it is not clipped.
-    """
-    x = np.ascontiguousarray(x_scaled, dtype=np.float64)
-    return _shape(x, add_tpdf(x, rng), E_WEIGHTED_44K1, float(lo), float(hi))
+_CHUNK = 1 << 16
+"""Samples quantised per kernel call: the chunk's dither (1 MB for stereo) stays in cache."""
 
 
 @njit(nogil=True, cache=True)
-def _shape(
+def _tpdf_lsb(words: np.ndarray, index: int) -> float:
+    """TPDF dither on (-1, 1) LSB from ``words[index]`` (none for empty ``words``): its two
+    32-bit halves, each a uniform variable on [0, 1), summed, minus 1."""
+    if words.size == 0:
+        return 0.0
+    word = words[index]
+    return (float(word >> 32) + float(word & 0xFFFFFFFF)) * 2.0**-32 - 1.0
+
+
+@njit(nogil=True, cache=True)
+def _quantise_flat(
+    x: np.ndarray, words: np.ndarray, scale: float, shift: int, frames: np.ndarray
+) -> None:
+    """Round ``x * scale`` plus each sample's dither (``words`` row-major over ``x``) to
+    codes in ``[-scale, scale - 1]``, written shifted left by ``shift`` into
+    ``frames[i, channel]``."""
+    channels, n = x.shape
+    for channel in range(channels):
+        for i in range(n):
+            code = np.rint(x[channel, i] * scale + _tpdf_lsb(words, channel * n + i))
+            frames[i, channel] = np.int32(min(max(code, -scale), scale - 1.0)) << shift
+
+
+@njit(nogil=True, cache=True)
+def _quantise_shaped(
     x: np.ndarray,
-    dithered: np.ndarray,
-    coefficients: tuple[float, float, float, float, float],
-    lo: float,
-    hi: float,
-) -> np.ndarray:
-    # Five taps held in scalars (e1: the total error one sample ago): the recursion is a
-    # serial dependency chain, and registers keep it shortest.
+    words: np.ndarray,
+    scale: float,
+    shift: int,
+    coefficients: np.ndarray,
+    errors: np.ndarray,
+    frames: np.ndarray,
+) -> None:
+    """``_quantise_flat`` with the error feedback of ``coefficients``; ``errors`` carries
+    each channel's last five total errors to the next chunk."""
+    channels, n = x.shape
     c1, c2, c3, c4, c5 = coefficients
-    codes = np.empty_like(x)
-    for channel in range(x.shape[0]):
-        e1 = e2 = e3 = e4 = e5 = 0.0
-        for i in range(x.shape[1]):
+    for channel in range(channels):
+        # Five taps held in scalars (e1: the total error one sample ago): the recursion is
+        # a serial dependency chain, and registers keep it shortest.
+        e1, e2, e3, e4, e5 = errors[channel]
+        for i in range(n):
+            target = x[channel, i] * scale
             feedback = c1 * e1 + c2 * e2 + c3 * e3 + c4 * e4 + c5 * e5
-            code = np.rint(dithered[channel, i] - feedback)
+            code = np.rint(target + _tpdf_lsb(words, channel * n + i) - feedback)
             e5, e4, e3, e2 = e4, e3, e2, e1
-            e1 = code - (x[channel, i] - feedback)
-            codes[channel, i] = min(max(code, lo), hi)
-    return codes
+            e1 = code - (target - feedback)
+            frames[i, channel] = np.int32(min(max(code, -scale), scale - 1.0)) << shift
+        errors[channel] = e1, e2, e3, e4, e5

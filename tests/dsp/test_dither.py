@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import freqz, welch
 
-from render.dsp.dither import add_tpdf, shaped_tpdf_codes
+from render.dsp.dither import Dither, quantise
 
 FS = 44100  # the rate the filter was designed for (the quantiser itself has no rate)
 LO, HI = -32768.0, 32767.0  # 16-bit codes
@@ -22,6 +22,12 @@ def quiet_signal(rng: np.random.Generator, channels: int, n: int) -> np.ndarray:
     t = np.arange(n) / FS
     x = 1e-3 * np.sin(2 * np.pi * 1000.0 * t) + 1e-6 * rng.standard_normal((channels, n))
     return x * 32768.0
+
+
+def codes_of(x: np.ndarray, rng: np.random.Generator, dither: Dither = "tpdf_shaped") -> np.ndarray:
+    """16-bit codes of ``x`` (in LSB units) as float64 ``[channels, samples]``; the scaling
+    by 2^15 is exact, so the codes are those of ``x`` itself."""
+    return quantise(x / 32768.0, 16, rng, dither).T.astype(np.float64)
 
 
 def error_psd(x: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,8 +51,8 @@ def spectra() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frequencies and error PSDs (shaped, flat TPDF) of 2**20 stereo samples (24 s)."""
     rng = np.random.default_rng(20261124)
     x = quiet_signal(rng, 2, 2**20)
-    f, shaped = error_psd(x, shaped_tpdf_codes(x, rng, LO, HI))
-    _, flat = error_psd(x, np.clip(np.round(add_tpdf(x, rng)), LO, HI))
+    f, shaped = error_psd(x, codes_of(x, rng))
+    _, flat = error_psd(x, codes_of(x, rng, "tpdf"))
     return f, shaped, flat
 
 
@@ -92,7 +98,7 @@ def test_overload_is_clipped_without_the_loop_running_away(
     n = 20_000
     t = np.arange(n) / FS
     x = np.tile(1.5 * 32768.0 * np.sin(2 * np.pi * 100.0 * t) * (t < 0.25), (channels, 1))
-    codes = shaped_tpdf_codes(x, rng, LO, HI)
+    codes = codes_of(x, rng)
     assert codes.min() == LO and codes.max() == HI
     np.testing.assert_array_equal(codes, np.rint(codes))
     inside = (codes > LO) & (codes < HI)
@@ -103,11 +109,11 @@ def test_same_seed_same_codes_and_channels_keep_their_own_state() -> None:
     """The same seed gives the same codes and another seed other codes; changing the left
     channel leaves the right one's codes untouched (per-channel error state)."""
     x = quiet_signal(np.random.default_rng(5), 2, 10_000)
-    first = shaped_tpdf_codes(x, np.random.default_rng(1), LO, HI)
-    np.testing.assert_array_equal(first, shaped_tpdf_codes(x, np.random.default_rng(1), LO, HI))
-    assert not np.array_equal(first, shaped_tpdf_codes(x, np.random.default_rng(2), LO, HI))
+    first = codes_of(x, np.random.default_rng(1))
+    np.testing.assert_array_equal(first, codes_of(x, np.random.default_rng(1)))
+    assert not np.array_equal(first, codes_of(x, np.random.default_rng(2)))
     changed = x.copy()
     changed[0] *= -3.0
-    other = shaped_tpdf_codes(changed, np.random.default_rng(1), LO, HI)
+    other = codes_of(changed, np.random.default_rng(1))
     np.testing.assert_array_equal(other[1], first[1])
     assert not np.array_equal(other[0], first[0])
