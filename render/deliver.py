@@ -25,6 +25,9 @@ from render.dsp.levels import db_to_gain
 from render.measure import LoudnessFigures, measure
 from render.session.model import Deliverable, Limiter
 
+DITHER_HEADROOM_DB = 0.01
+"""Limiters hold this far under the ceiling, so that the dither and rounding of a
+16-bit file (at most 1.5 LSB, 0.0005 dB at -1 dBTP) do not push a file over it."""
 MAX_TRIMS = 4
 """Re-encodes allowed to bring a file under its ceiling: a lossy encoder's overshoot scales
 with its input, so one trim nearly always suffices; the rest cover quantisation noise."""
@@ -90,11 +93,12 @@ def deliver(
             over_db = max(figures.true_peak_dbtp) - ceiling.dbtp if ceiling else -math.inf
             if over_db <= 0.0 or trims == MAX_TRIMS:
                 break
+            trim = over_db + TRIM_MARGIN_DB
             corrections.append(
-                f"true peak {over_db:.2f} dB over the ceiling as written: trimmed by "
-                f"{over_db + TRIM_MARGIN_DB:.2f} dB"
+                f"true peak {ceiling.dbtp + over_db:+.2f} dBTP as written, {over_db:.2f} dB "
+                f"over the {ceiling.dbtp:g} dBTP ceiling: trimmed by {trim:.2f} dB"
             )
-            trim_db -= over_db + TRIM_MARGIN_DB
+            trim_db -= trim
     if over_db > 0.0:
         corrections.append(f"still {over_db:.2f} dB over the ceiling after {MAX_TRIMS} trims")
     return Delivered(
@@ -150,7 +154,7 @@ def _relimit(
     y = limiter.limit(
         np.pad(x, ((0, 0), (0, latency))),
         sample_rate,
-        ceiling_db=ceiling_dbtp,
+        ceiling_db=ceiling_dbtp - DITHER_HEADROOM_DB,
         release_ms=settings.release_ms,
         lookahead_ms=settings.lookahead_ms,
         true_peak=True,

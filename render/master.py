@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from render.chain import prepare_chain, run_chain
+from render.deliver import DITHER_HEADROOM_DB
 from render.dsp import limiter
 from render.dsp.levels import db_to_gain
 from render.measure import integrated_loudness_lufs
@@ -25,9 +26,6 @@ from render.session.model import Effect, Limiter, Session
 TOLERANCE_LU = 0.02
 """How close the search lands: a fifth of the ±0.1 LU the master must meet, so that
 sample-rate conversion and dither of each deliverable still leave it on target."""
-DITHER_HEADROOM_DB = 0.01
-"""The final limiter holds this far under the ceiling, so that the dither and rounding of a
-16-bit file (at most 1.5 LSB, 0.0005 dB at -1 dBTP) do not push a file over it."""
 MAX_STEPS = 12
 """Gain trials before the search gives up: the secant method needs 3-5 on real material."""
 MAX_GAIN_DB = 60.0
