@@ -7,6 +7,7 @@ as one paragraph on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -15,10 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from rich.console import Console
+
 from render import __version__
-from render.errors import EXIT_OK, RenderError
+from render.errors import EXIT_OK, EXIT_QC_FAILURE, RenderError
 from render.memory import tune_allocator
-from render.pipeline import RenderResult, render_session
+from render.pipeline import RenderResult, render_session, report_outputs
+from render.report.terminal import print_report, progress, shown
 from render.session import LoadOptions, load_session
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -42,7 +46,7 @@ exit status:
   1  input error: the session, a stem or an output folder is wrong; every problem is
      listed as FILE:LINE:COLUMN: KEY: message
   2  usage error: the command line itself is wrong
-  3  QC failure (reserved for the QC pass)
+  3  QC failure: a check failed (with --strict, or warned); see qc.json / qc.html
   4  verification mismatch (reserved for --verify)
   130 interrupted (Ctrl-C or SIGTERM); nothing partial is left behind
 
@@ -77,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="validate only: report every problem, render nothing, touch no file",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="render nothing: measure the outputs of an earlier render again and rewrite "
+        "the QC report",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="a QC warning fails the render too (exit 3)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument(
@@ -118,9 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     tune_allocator()
     status = EXIT_OK
+    console = Console(highlight=False, soft_wrap=True)
     for session_path in args.sessions:
         try:
-            _run_one(session_path, args)
+            status = max(status, _run_one(session_path, args, console))
         except RenderError as e:
             print(e, file=sys.stderr)
             status = max(status, e.exit_code)
@@ -137,53 +151,67 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _run_one(session_path: Path, args: argparse.Namespace) -> None:
+def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> int:
+    """Check, render or re-measure one session; the exit status its QC verdict earns."""
     options = LoadOptions(allow_outside_paths=args.allow_outside_paths, out_dir=args.out)
     session = load_session(session_path, options)
     if args.check:
         if not args.quiet:
             count = len(session.tracks)
-            print(f"{session_path}: valid ({count} track{'s' if count != 1 else ''})")
-        return
+            console.print(f"{session_path}: valid ({count} track{'s' if count != 1 else ''})")
+        return EXIT_OK
     started = time.perf_counter()
-    result = render_session(session, args.jobs)
+    with progress(console if not args.quiet else Console(quiet=True)) as stage:
+        if args.report_only:
+            report, written = report_outputs(session, stage)
+        else:
+            result = render_session(session, args.jobs, stage)
+            report, written = result.report, result.report_files
     if not args.quiet:
-        print(summary(session_path, result, time.perf_counter() - started))
+        if args.report_only:
+            console.print(f"{session.title} ({session_path})", highlight=False, markup=False)
+            print_report(console, report, written)
+        else:
+            print_render(console, session_path, result, time.perf_counter() - started)
+    failing = ("fail", "warn") if args.strict else ("fail",)
+    return EXIT_QC_FAILURE if report.status in failing else EXIT_OK
 
 
-def _shown(path: Path) -> str:
-    """``path`` relative to the working directory when it lies below it, else absolute."""
-    relative = os.path.relpath(path)
-    return path.as_posix() if relative.startswith("..") else relative
-
-
-def summary(session_path: Path, result: RenderResult, elapsed_s: float) -> str:
-    """The terminal summary of one render (wall-clock time appears here, never in files)."""
+def print_render(
+    console: Console, session_path: Path, result: RenderResult, elapsed_s: float
+) -> None:
+    """The summary of one render: tracks, master, files written (with the figures measured
+    on each master file as written and any correction), then the QC report."""
+    mix = result.report.files[0].analysis.loudness
     lines = [
         f"{result.session.title} ({session_path})",
         f"  tracks  {len(result.tracks)} heard: {', '.join(result.tracks)}",
         f"  length  {result.duration_s:.3f} s at {result.session.sample_rate} Hz",
-        f"  mix     {result.loudness_lufs:.1f} LUFS integrated, sample peak "
-        f"{result.peak_dbfs:.1f} dBFS",
+        f"  mix     {_lufs(mix.integrated_lufs)} integrated, sample peak "
+        f"{max(mix.sample_peak_dbfs):.1f} dBFS",
     ]
     if (mastered := result.master) is not None:
-        target = result.session.mastering.target.integrated_lufs  # type: ignore[union-attr]
-        aim = f" (target {target:g})" if target is not None else ""
+        goal = result.report.target_lufs
+        aim = f" (target {goal:g})" if goal is not None else ""
         lines.append(
-            f"  master  {mastered.loudness_lufs:.1f} LUFS integrated{aim}, "
+            f"  master  {_lufs(mastered.loudness_lufs)} integrated{aim}, "
             f"{mastered.gain_db:+.1f} dB into the limiter, "
             f"{mastered.limiting_db:.1f} dB peak limiting"
         )
     for file in result.files:
-        lines.append(f"  wrote   {_shown(file.path)} ({file.description})")
+        lines.append(f"  wrote   {shown(file.path)} ({file.description})")
         if file.figures is not None:
-            peak = max(file.figures.true_peak_dbtp)
+            loudness = file.figures.loudness
             lines.append(
-                f"          as written: {file.figures.integrated_lufs:.2f} LUFS, "
-                f"true peak {peak:+.2f} dBTP"
+                f"          as written: {_lufs(loudness.integrated_lufs, 2)}, "
+                f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP"
             )
         lines += [f"          corrected: {correction}" for correction in file.corrections]
-    lines += [f"  note    {note}" for note in result.notes]
-    speed = result.duration_s / elapsed_s if elapsed_s > 0 else float("inf")
+    speed = result.duration_s / elapsed_s if elapsed_s > 0 else math.inf
     lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
-    return "\n".join(lines)
+    console.print("\n".join(lines), highlight=False, markup=False)
+    print_report(console, result.report, result.report_files)
+
+
+def _lufs(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f} LUFS" if math.isfinite(value) else "silent"

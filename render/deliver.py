@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from render import audio_io, lossy
+from render.analysis import Analysis, analyse
 from render.dsp import limiter
 from render.dsp.dither import Dither
 from render.dsp.levels import db_to_gain
-from render.measure import LoudnessFigures, measure
 from render.session.model import Deliverable, Limiter
 
 DITHER_HEADROOM_DB = 0.01
@@ -42,7 +42,7 @@ class Delivered:
 
     path: Path
     description: str  # "WAV, 24-bit, 48000 Hz, TPDF dither"
-    figures: LoudnessFigures | None  # measured on the file as written; None for the mix
+    figures: Analysis | None  # measured on the file as written; None for the mix
     corrections: tuple[str, ...] = ()
 
 
@@ -72,10 +72,7 @@ def deliver(
     same session writes the same bytes, and two deliverables never share a noise sequence.
     """
     rate = deliverable.sample_rate or sample_rate
-    lossless = deliverable.format in audio_io.WRITABLE_PCM
-    dither: Dither = (
-        deliverable.dither or "tpdf" if lossless and deliverable.bit_depth != "float" else "none"
-    )
+    dither = _dither(deliverable)
     converted = audio_io.resample(x, sample_rate, rate)
     corrections: list[str] = []
     if verify and ceiling is not None and ceiling.limiter is not None and rate != sample_rate:
@@ -86,11 +83,14 @@ def deliver(
     with audio_io.atomic_path(path) as temporary:
         for trims in range(MAX_TRIMS + 1):
             signal = converted if trim_db == 0.0 else converted * db_to_gain(trim_db)
-            container = _write(temporary, signal, rate, deliverable, dither, identity)
+            _write(temporary, signal, rate, deliverable, dither, identity)
             if not verify:
-                return Delivered(path, _describe(deliverable, container, rate, dither), None)
-            figures = measure(audio_io.read_delivered(temporary)[0], rate)
-            over_db = max(figures.true_peak_dbtp) - ceiling.dbtp if ceiling else -math.inf
+                return Delivered(path, describe(deliverable, sample_rate), None)
+            figures = analyse(
+                audio_io.read_delivered(temporary)[0], rate, ceiling.dbtp if ceiling else None
+            )
+            peak = max(figures.loudness.true_peak_dbtp)
+            over_db = peak - ceiling.dbtp if ceiling else -math.inf
             if over_db <= 0.0 or trims == MAX_TRIMS:
                 break
             trim = over_db + TRIM_MARGIN_DB
@@ -101,9 +101,7 @@ def deliver(
             trim_db -= trim
     if over_db > 0.0:
         corrections.append(f"still {over_db:.2f} dB over the ceiling after {MAX_TRIMS} trims")
-    return Delivered(
-        path, _describe(deliverable, container, rate, dither), figures, tuple(corrections)
-    )
+    return Delivered(path, describe(deliverable, sample_rate), figures, tuple(corrections))
 
 
 def _write(
@@ -113,8 +111,8 @@ def _write(
     deliverable: Deliverable,
     dither: Dither,
     identity: list[int],
-) -> str:
-    """Encode ``x`` as the deliverable asks and write it to ``path``; return the container.
+) -> None:
+    """Encode ``x`` as the deliverable asks and write it to ``path``.
 
     ``identity`` (the session seed and the file name's CRC) seeds the dither and numbers an
     Ogg stream, so the same render writes the same bytes."""
@@ -133,13 +131,12 @@ def _write(
         )
         if encoding.container == "OGG":
             lossy.stamp_ogg_serial(path, zlib.crc32(repr(identity).encode("ascii")))
-        return encoding.container
+        return
     rng = np.random.default_rng(identity)
     frames, container, subtype = audio_io.encode(
         x, deliverable.format, deliverable.bit_depth, rng, dither
     )
     audio_io.write_frames(path, frames, sample_rate, container, subtype)
-    return container
 
 
 def _relimit(
@@ -164,11 +161,23 @@ def _relimit(
     return y, [note]
 
 
-def _describe(deliverable: Deliverable, container: str, rate: int, dither: str) -> str:
+def describe(deliverable: Deliverable, session_rate: int) -> str:
     """``WAV, 24-bit, 48000 Hz, TPDF dither`` or ``MP3, 320 kbit/s, 44100 Hz``."""
-    if deliverable.format not in audio_io.WRITABLE_PCM:
+    rate = deliverable.sample_rate or session_rate
+    if deliverable.format in lossy.LOSSY_FORMATS:
+        container = lossy.LOSSY_FORMATS[deliverable.format][0]
         quality = f"{deliverable.bitrate_kbps} kbit/s" if deliverable.bitrate_kbps else "default"
         return f"{container}, {quality}, {rate} Hz"
     depth = "32-bit float" if deliverable.bit_depth == "float" else f"{deliverable.bit_depth}-bit"
     dithered = {"tpdf": "TPDF dither", "tpdf_shaped": "noise-shaped TPDF dither"}
-    return f"{container}, {depth}, {rate} Hz, {dithered.get(dither, 'no dither')}"
+    return (
+        f"{audio_io.WRITABLE_PCM[deliverable.format]}, {depth}, {rate} Hz, "
+        f"{dithered.get(_dither(deliverable), 'no dither')}"
+    )
+
+
+def _dither(deliverable: Deliverable) -> Dither:
+    """The deliverable's dither: its own choice, else TPDF for integer PCM, else none."""
+    if deliverable.format in audio_io.WRITABLE_PCM and deliverable.bit_depth != "float":
+        return deliverable.dither or "tpdf"
+    return "none"

@@ -1,20 +1,32 @@
-"""One song end to end: session → mix → master → deliverables on disk, and the figures to
-report.
+"""One song end to end: session → mix → master → deliverables on disk → QC report.
 
 The only orchestrator: the command line calls ``render_session`` and prints its result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
-from render.deliver import Ceiling, Delivered, deliver
+from render import audio_io
+from render.analysis import analyse
+from render.deliver import Ceiling, Delivered, deliver, describe
 from render.errors import OutputError
 from render.master import Master, master
-from render.measure import integrated_loudness_lufs, sample_peak_dbfs
 from render.mix import render_mix
+from render.qc import FileReport, Report, assess
+from render.report.html import render_html
+from render.report.json_report import report_json
 from render.session.checks import master_file_stem, output_file_name
 from render.session.model import Deliverable, Session
+from render.translation import translate
+
+Stage = Callable[[str], AbstractContextManager[object]]
+"""Called with a stage's name ("mix", "master", a file name, "qc") around that stage's work,
+so the command line can show progress; the pipeline itself prints nothing."""
+QC_FILES = ("qc.json", "qc.html")
 
 
 @dataclass(frozen=True)
@@ -24,25 +36,33 @@ class RenderResult:
     session: Session
     tracks: tuple[str, ...]
     duration_s: float
-    loudness_lufs: float  # of the mix
-    peak_dbfs: float  # of the mix
     master: Master | None
     files: tuple[Delivered, ...]
-    notes: tuple[str, ...]
+    report: Report
+    report_files: tuple[Path, ...]
 
 
-def render_session(session: Session, jobs: int) -> RenderResult:
+def render_session(
+    session: Session, jobs: int, stage: Stage = lambda name: nullcontext()
+) -> RenderResult:
     """Render the mix of ``session`` and, if it has a mastering section, its master; write
-    each deliverable of both."""
-    mix = render_mix(session, jobs)
-    peak_dbfs = sample_peak_dbfs(mix.audio)
+    each deliverable of both, then the QC report of what was written."""
+    rate = session.sample_rate
+    with stage("mix"):
+        mix = render_mix(session, jobs)
+        mix_figures = analyse(mix.audio, rate)
     notes = list(mix.notes)
-    if peak_dbfs > 0.0:
+    if (peak_dbfs := max(mix_figures.loudness.sample_peak_dbfs)) > 0.0:
         notes.append(
             f"the mix peaks at {peak_dbfs:+.2f} dBFS and is clipped in fixed-point "
             "files; lower the track gains"
         )
-    mastered = master(mix.audio, session) if session.mastering is not None else None
+    mastered = devices = None
+    if session.mastering is not None:
+        with stage("master"):
+            mastered = master(mix.audio, session)
+            devices = translate(mastered.audio, rate)
+        notes += mastered.notes
     out_dir = session.output.dir
     created = not out_dir.exists()
     try:
@@ -50,10 +70,11 @@ def render_session(session: Session, jobs: int) -> RenderResult:
     except OSError as e:
         raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
     try:
-        files = [
-            deliver(mix.audio, session.sample_rate, d, out_dir / _name(d, "mix"), session.seed)
-            for d in session.output.mix
-        ]
+        files: list[Delivered] = []
+        for d in session.output.mix:
+            with stage(_name(d, "mix")):
+                files.append(deliver(mix.audio, rate, d, out_dir / _name(d, "mix"), session.seed))
+        masters: list[Delivered] = []
         if mastered is not None:
             ceiling = (
                 Ceiling(mastered.ceiling_dbtp, mastered.limiter)
@@ -61,18 +82,34 @@ def render_session(session: Session, jobs: int) -> RenderResult:
                 else None
             )
             stem = master_file_stem(session.title, session.path)
-            files += [
-                deliver(
-                    mastered.audio,
-                    session.sample_rate,
-                    d,
-                    out_dir / _name(d, stem),
-                    session.seed,
-                    ceiling,
-                    verify=True,
-                )
-                for d in session.output.master or (Deliverable(),)
-            ]
+            for d in session.output.master or (Deliverable(),):
+                path = out_dir / _name(d, stem)
+                with stage(path.name):
+                    masters.append(
+                        deliver(mastered.audio, rate, d, path, session.seed, ceiling, verify=True)
+                    )
+        reports = [FileReport("mix", files[0].path, files[0].description, mix_figures, (), ())]
+        reports += [
+            FileReport(
+                "master",
+                written.path,
+                written.description,
+                written.figures,  # type: ignore[arg-type]  # verified files carry figures
+                devices if index == 0 and devices else (),
+                written.corrections,
+            )
+            for index, written in enumerate(masters)
+        ]
+        with stage("qc"):
+            report = assess(
+                session.title,
+                Path(session.path.name),
+                session.mastering.target if session.mastering else None,
+                mastered.limiting_db if mastered and mastered.limiter else None,
+                reports,
+                notes,
+            )
+            report_files = write_report(report, out_dir)
     except BaseException:
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
@@ -80,13 +117,61 @@ def render_session(session: Session, jobs: int) -> RenderResult:
     return RenderResult(
         session=session,
         tracks=mix.tracks,
-        duration_s=mix.audio.shape[1] / session.sample_rate,
-        loudness_lufs=integrated_loudness_lufs(mix.audio, session.sample_rate),
-        peak_dbfs=peak_dbfs,
+        duration_s=mix.audio.shape[1] / rate,
         master=mastered,
-        files=tuple(files),
-        notes=tuple(notes) + (mastered.notes if mastered else ()),
+        files=tuple(files + masters),
+        report=report,
+        report_files=report_files,
     )
+
+
+def report_outputs(
+    session: Session, stage: Stage = lambda name: nullcontext()
+) -> tuple[Report, tuple[Path, ...]]:
+    """Measure the outputs a render of ``session`` wrote (the first mix file and every
+    master) as they are on disk, and write the QC report again; render nothing.
+
+    What only the render knows (the limiter's gain reduction, the corrections made to a
+    file) is absent from such a report."""
+    out_dir = session.output.dir
+    ceiling = session.mastering.target.ceiling_dbtp if session.mastering else None
+    stem = master_file_stem(session.title, session.path)
+    expected = [("mix", session.output.mix[0], "mix")]
+    if session.mastering is not None:
+        expected += [("master", d, stem) for d in session.output.master or (Deliverable(),)]
+    reports: list[FileReport] = []
+    for role, deliverable, default_stem in expected:
+        path = out_dir / _name(deliverable, default_stem)
+        if not path.is_file():
+            raise OutputError(
+                f"{path}: no such output; expected the files of an earlier render "
+                "(--report-only measures them again): render the session first"
+            )
+        with stage(path.name):
+            audio, rate = audio_io.read_delivered(path)
+            figures = analyse(audio, rate, ceiling if role == "master" else None)
+            first_master = role == "master" and not any(r.role == "master" for r in reports)
+            devices = translate(audio, rate) if first_master else ()
+        description = describe(deliverable, session.sample_rate)
+        reports.append(FileReport(role, path, description, figures, devices, ()))  # type: ignore[arg-type]
+    with stage("qc"):
+        target = session.mastering.target if session.mastering else None
+        report = assess(session.title, Path(session.path.name), target, None, reports)
+        return report, write_report(report, out_dir)
+
+
+def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:
+    """``qc.json`` and ``qc.html`` in ``out_dir``, each replaced atomically."""
+    written = []
+    for name, text in zip(QC_FILES, (report_json(report), render_html(report)), strict=True):
+        path = out_dir / name
+        with audio_io.atomic_path(path) as temporary:
+            try:
+                temporary.write_text(text, encoding="utf-8")
+            except OSError as e:
+                raise OutputError(f"{path}: cannot write the report ({e.strerror})") from e
+        written.append(path)
+    return tuple(written)
 
 
 def _name(deliverable: Deliverable, default_stem: str) -> str:

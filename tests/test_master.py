@@ -57,9 +57,9 @@ def test_master_lands_on_target_by_both_meters(stems: Path, target_lufs: float) 
     )
     (written,) = [f for f in result.files if f.figures is not None]
     theirs = ffmpeg_ebur128(written.path)
-    assert written.figures.integrated_lufs == pytest.approx(target_lufs, abs=OURS_LU)
+    assert written.figures.loudness.integrated_lufs == pytest.approx(target_lufs, abs=OURS_LU)
     assert theirs.integrated_lufs == pytest.approx(target_lufs, abs=THEIRS_LU)
-    assert max(written.figures.true_peak_dbtp) <= -1.0
+    assert max(written.figures.loudness.true_peak_dbtp) <= -1.0
     assert theirs.true_peak_dbtp <= -1.0 + PEAK_SLACK_DB
 
 
@@ -76,9 +76,9 @@ def test_demo_master_meets_spotify_in_every_file(tmp_path: Path) -> None:
     ]
     for written in masters:
         theirs = ffmpeg_ebur128(written.path)
-        assert written.figures.integrated_lufs == pytest.approx(-14.0, abs=OURS_LU)
+        assert written.figures.loudness.integrated_lufs == pytest.approx(-14.0, abs=OURS_LU)
         assert theirs.integrated_lufs == pytest.approx(-14.0, abs=THEIRS_LU)
-        assert max(written.figures.true_peak_dbtp) <= -1.0
+        assert max(written.figures.loudness.true_peak_dbtp) <= -1.0
         assert theirs.true_peak_dbtp <= -1.0 + PEAK_SLACK_DB
     assert result.master is not None and 0.0 < result.master.limiting_db < 6.0
 
@@ -95,16 +95,16 @@ def test_limiter_holds_the_worst_inter_sample_peak(tmp_path: Path) -> None:
         tmp_path, TRACK + "mastering:\n  chain: [{gain: +6 dB}, {limiter: {ceiling: -1 dBTP}}]\n"
     )
     (written,) = [f for f in result.files if f.figures is not None]
-    assert max(written.figures.true_peak_dbtp) == pytest.approx(-1.0, abs=0.05)
-    assert max(written.figures.sample_peak_dbfs) == pytest.approx(-4.0, abs=0.1)
+    assert max(written.figures.loudness.true_peak_dbtp) == pytest.approx(-1.0, abs=0.05)
+    assert max(written.figures.loudness.sample_peak_dbfs) == pytest.approx(-4.0, abs=0.1)
     assert ffmpeg_ebur128(written.path).true_peak_dbtp <= -1.0 + PEAK_SLACK_DB
 
 
 def test_a_chain_without_limiter_gets_one_and_says_so(stems: Path) -> None:
     result = render(stems, TRACK + "mastering:\n  target: {preset: amazon}\n")
-    assert any("true-peak limiter at -2 dBTP ends it" in note for note in result.notes)
+    assert any("true-peak limiter at -2 dBTP ends it" in note for note in result.report.notes)
     (written,) = [f for f in result.files if f.figures is not None]
-    assert max(written.figures.true_peak_dbtp) <= -2.0
+    assert max(written.figures.loudness.true_peak_dbtp) <= -2.0
 
 
 def test_a_limiter_above_the_target_ceiling_is_lowered(stems: Path) -> None:
@@ -113,15 +113,17 @@ def test_a_limiter_above_the_target_ceiling_is_lowered(stems: Path) -> None:
         TRACK + "mastering:\n  chain: [{limiter: {ceiling: -0.3 dBTP}}]\n"
         "  target: {loudness: -12 LUFS, true_peak: -1.5 dBTP}\n",
     )
-    assert any("ceiling lowered from -0.3 to the target's true peak" in n for n in result.notes)
+    assert any(
+        "ceiling lowered from -0.3 to the target's true peak" in n for n in result.report.notes
+    )
     (written,) = [f for f in result.files if f.figures is not None]
-    assert max(written.figures.true_peak_dbtp) <= -1.5
+    assert max(written.figures.loudness.true_peak_dbtp) <= -1.5
 
 
 def test_heavy_limiting_is_reported_not_hidden(stems: Path) -> None:
     result = render(stems, TRACK + "mastering:\n  target: {loudness: -5 LUFS, max_limiting: 3}\n")
     assert result.master is not None and result.master.limiting_db > 3.0
-    assert any("more than max_limiting (3 dB)" in note for note in result.notes)
+    assert any("more than max_limiting (3 dB)" in note for note in result.report.notes)
 
 
 def test_an_unreachable_target_is_reported(stems: Path) -> None:
@@ -129,7 +131,7 @@ def test_an_unreachable_target_is_reported(stems: Path) -> None:
     far it got instead of pretending."""
     result = render(stems, TRACK + "mastering:\n  target: {loudness: 0 LUFS, true_peak: -20}\n")
     assert result.master is not None and result.master.loudness_lufs < -10.0
-    assert any("not the target 0 LUFS" in note for note in result.notes)
+    assert any("not the target 0 LUFS" in note for note in result.report.notes)
 
 
 def test_master_figures_are_measured_on_the_written_file(stems: Path) -> None:
@@ -143,8 +145,8 @@ def test_master_figures_are_measured_on_the_written_file(stems: Path) -> None:
     x, rate = sf.read(str(written.path), always_2d=True)
     assert (written.path.name, rate) == ("Song.wav", 44_100)
     on_disk = measure(x.T, rate)
-    assert written.figures.integrated_lufs == on_disk.integrated_lufs
-    assert written.figures.true_peak_dbtp == on_disk.true_peak_dbtp
+    assert written.figures.loudness.integrated_lufs == on_disk.integrated_lufs
+    assert written.figures.loudness.true_peak_dbtp == on_disk.true_peak_dbtp
 
 
 def test_lossy_previews_hold_the_ceiling_as_decoded(stems: Path) -> None:
@@ -161,8 +163,10 @@ def test_lossy_previews_hold_the_ceiling_as_decoded(stems: Path) -> None:
     assert any("trimmed" in c for f in previews for c in f.corrections)  # it did overshoot
     for written in previews:
         theirs = ffmpeg_ebur128(written.path)  # ffmpeg decodes it too: valid Ogg pages
-        assert theirs.integrated_lufs == pytest.approx(written.figures.integrated_lufs, abs=0.3)
-        assert max(written.figures.true_peak_dbtp) <= -1.0
+        assert theirs.integrated_lufs == pytest.approx(
+            written.figures.loudness.integrated_lufs, abs=0.3
+        )
+        assert max(written.figures.loudness.true_peak_dbtp) <= -1.0
         assert theirs.true_peak_dbtp <= -1.0 + PEAK_SLACK_DB
 
 

@@ -67,7 +67,7 @@ def test_full_format_renders_every_deliverable(session_dir: Path) -> None:
         "Full Format.wav",
         "Full Format.mp3",
     ]
-    assert all(max(written.figures.true_peak_dbtp) <= -1.0 for written in masters)
+    assert all(max(written.figures.loudness.true_peak_dbtp) <= -1.0 for written in masters)
 
 
 def test_full_format_builds_a_typed_model() -> None:

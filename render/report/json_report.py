@@ -1,0 +1,118 @@
+"""The QC report as ``qc.json``: stable key order, units in key names, the same bytes for the
+same render (no clock, no machine in it). Its schema is ``schemas/qc.schema.json``.
+
+JSON has no infinity: a level of silence (``-inf`` dB or LUFS) is written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from render.analysis import Analysis
+from render.qc import FileReport, Report
+
+FORMAT = "render-qc/1"
+"""The report format's name and version: a consumer checks it before reading further."""
+
+
+def report_json(report: Report) -> str:
+    """``report`` as JSON text (UTF-8, indented, newline-terminated)."""
+    document = {
+        "format": FORMAT,
+        "title": report.title,
+        "session": report.session.as_posix(),
+        "status": report.status,
+        "target": {
+            "integrated_lufs": _number(report.target_lufs),
+            "true_peak_dbtp": _number(report.ceiling_dbtp),
+            "lra_min_lu": _number(report.lra_window_lu[0] if report.lra_window_lu else None),
+            "lra_max_lu": _number(report.lra_window_lu[1] if report.lra_window_lu else None),
+        },
+        "limiting_db": _number(report.limiting_db),
+        "checks": [
+            {
+                "name": check.name,
+                "file": check.file,
+                "status": check.status,
+                "measured": check.measured,
+                "expected": check.expected,
+                "detail": check.detail,
+            }
+            for check in report.checks
+        ],
+        "files": [_file(file) for file in report.files],
+        "notes": list(report.notes),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _file(file: FileReport) -> dict[str, Any]:
+    figures: Analysis = file.analysis
+    loudness = figures.loudness
+    return {
+        "role": file.role,
+        "file": file.path.name,
+        "description": file.description,
+        "corrections": list(file.corrections),
+        "duration_s": _number(figures.duration_s),
+        "sample_rate_hz": figures.sample_rate,
+        "integrated_lufs": _number(loudness.integrated_lufs),
+        "loudness_range_lu": _number(loudness.loudness_range_lu),
+        "max_momentary_lufs": _number(loudness.max_momentary_lufs),
+        "max_short_term_lufs": _number(loudness.max_short_term_lufs),
+        "true_peak_dbtp": [_number(v) for v in loudness.true_peak_dbtp],
+        "sample_peak_dbfs": [_number(v) for v in loudness.sample_peak_dbfs],
+        "plr_db": _number(figures.plr_db),
+        "dc_offset": [_number(v, 9) for v in figures.dc_offset],
+        "correlation": _number(figures.correlation),
+        "min_correlation_400ms": _number(figures.min_correlation_400ms),
+        "mono_fold_drop_lu": _number(figures.mono_fold_drop_lu),
+        "clipped_runs": [
+            {"channel": run.channel, "start_s": _number(run.start_s, 4), "samples": run.samples}
+            for run in figures.clipped_runs
+        ],
+        "true_peak_overs": [
+            {
+                "channel": over.channel,
+                "start_s": _number(over.start_s, 4),
+                "end_s": _number(over.end_s, 4),
+                "true_peak_dbtp": _number(over.true_peak_dbtp),
+            }
+            for over in figures.true_peak_overs
+        ],
+        "leading_silence_s": _number(figures.leading_silence_s, 4),
+        "trailing_silence_s": _number(figures.trailing_silence_s, 4),
+        "octave_bands": [
+            {"centre_hz": centre, "level_db": _number(level)}
+            for centre, level in zip(figures.octave_bands_hz, figures.octave_levels_db, strict=True)
+        ],
+        "devices": [
+            {
+                "device": device.device,
+                "loudness_lufs": _number(device.loudness_lufs),
+                "loudness_change_lu": _number(device.loudness_change_lu),
+                "low_end_retained_db": _number(device.low_end_retained_db),
+                "vocal_range_retained_db": _number(device.vocal_range_retained_db),
+            }
+            for device in file.devices
+        ],
+        "momentary_lufs": _series(loudness.momentary_lufs),
+        "short_term_lufs": _series(loudness.short_term_lufs),
+    }
+
+
+def _number(value: float | None, digits: int = 3) -> float | None:
+    """``value`` rounded for a stable, readable file; ``None`` for no value or ±inf (a
+    level of silence) and NaN."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def _series(values: np.ndarray) -> list[float | None]:
+    """A loudness series, 0.01 LU resolution (the meter's own is 0.1 LU by R 128)."""
+    return [_number(v, 2) for v in values.tolist()]

@@ -1,0 +1,91 @@
+"""The terminal view of a render: what was written, the QC verdict at a glance, and every
+problem with where and why. Colours only on a terminal (rich decides); wall-clock time is
+shown here and never written to a file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from render.qc import Report
+
+STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def print_report(console: Console, report: Report, written: tuple[Path, ...]) -> None:
+    """The QC verdict: one row per file with its key figures and worst verdict, then each
+    warning and failure on its own line, then where the full report is."""
+    table = Table(title=None, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    for column in ("file", "loudness", "LRA", "true peak", "PLR", "QC"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for file in report.files:
+        figures = file.analysis
+        loudness = figures.loudness
+        verdicts = [c.status for c in report.checks if c.file == file.path.name]
+        worst = max(verdicts, key=("pass", "warn", "fail").index, default="pass")
+        table.add_row(
+            file.path.name,
+            _lufs(loudness.integrated_lufs),
+            f"{loudness.loudness_range_lu:.1f} LU",
+            f"{max(loudness.true_peak_dbtp):+.2f} dBTP",
+            f"{figures.plr_db:.1f} dB" if math.isfinite(figures.plr_db) else "-",
+            Text(worst, style=STYLES[worst]),
+        )
+    console.print(Text(f"  QC      {report.status}", style=STYLES[report.status]))
+    console.print(table)
+    for check in report.checks:
+        if check.status != "pass":
+            console.print(
+                Text(f"  {check.status:<5}", style=STYLES[check.status])
+                + Text(
+                    f" {check.file}: {check.name}: {check.measured}, expected "
+                    f"{check.expected}" + (f"; {check.detail}" if check.detail else "")
+                )
+            )
+    for note in report.notes:
+        console.print(f"  note    {note}", highlight=False, markup=False)
+    if written:
+        console.print(f"  report  {', '.join(shown(path) for path in written)}", highlight=False)
+
+
+@contextmanager
+def progress(console: Console) -> Iterator[object]:
+    """A stage tracker for the pipeline: on a terminal, one spinner line per stage that
+    stays with its time when done; elsewhere (CI, pipes) nothing."""
+    if not console.is_terminal:
+        yield _silent
+        return
+    columns = (SpinnerColumn(finished_text="✓"), TextColumn("{task.description}"))
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=False) as bar:
+
+        @contextmanager
+        def stage(name: str) -> Iterator[None]:
+            task = bar.add_task(name, total=1)
+            yield
+            bar.update(task, completed=1)
+
+        yield stage
+
+
+@contextmanager
+def _silent(name: str) -> Iterator[None]:
+    yield
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
+def _lufs(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f} LUFS" if math.isfinite(value) else "silent"
