@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,16 +139,22 @@ def analyse(x: np.ndarray, sample_rate: int, ceiling_dbtp: float | None = None) 
         The true-peak ceiling the file must keep, in dBTP; ``None`` reports no overs.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
-    loudness = measure(x, sample_rate)  # also checks the shape
+    if x.ndim != 2 or x.shape[0] not in (1, 2):
+        measure(x, sample_rate)  # refuses the shape, with its message
     n = x.shape[1]
-    integrated = loudness.integrated_lufs
-    peak_dbtp = max(loudness.true_peak_dbtp)
     bounds, complete = _tick_bounds(n, sample_rate)
     moments = _tick_moments(x, bounds)
     means = moments[: x.shape[0]].sum(axis=1) / max(n, 1)
+    # The spectrum and the mono fold's loudness run beside the main meter: their FFTs and
+    # filter kernels release the GIL.
+    psd_job = _BACKGROUND.submit(_mean_psd, x, sample_rate, means)
+    fold_job = _BACKGROUND.submit(_mono_fold_lufs, x, sample_rate)
+    loudness = measure(x, sample_rate)
+    integrated = loudness.integrated_lufs
+    peak_dbtp = max(loudness.true_peak_dbtp)
     lead, trail = _silent_ends(x)
     overs = () if ceiling_dbtp is None else _true_peak_overs(x, sample_rate, ceiling_dbtp, loudness)
-    bin_hz, psd = _mean_psd(x, sample_rate, means)
+    bin_hz, psd = psd_job.result()
     centres, levels = _octave_levels(psd, bin_hz, sample_rate)
     spectrum_hz, spectrum_db = _spectrum(psd, bin_hz, sample_rate)
     return Analysis(
@@ -158,7 +165,7 @@ def analyse(x: np.ndarray, sample_rate: int, ceiling_dbtp: float | None = None) 
         dc_offset=tuple(means.tolist()),
         correlation=_whole_file_correlation(moments.sum(axis=1), n),
         min_correlation_400ms=_min_window_correlation(moments, bounds, complete),
-        mono_fold_drop_lu=_mono_fold_drop_lu(x, sample_rate, integrated),
+        mono_fold_drop_lu=_fold_drop_lu(fold_job.result(), integrated, x.shape[0]),
         clipped_runs=_clipped_runs(x, sample_rate),
         true_peak_overs=overs,
         leading_silence_s=lead / sample_rate,
@@ -243,17 +250,25 @@ def _min_window_correlation(moments: np.ndarray, bounds: np.ndarray, complete: i
     return float(valid.min()) if valid.size else 1.0
 
 
-def _mono_fold_drop_lu(x: np.ndarray, sample_rate: int, stereo_lufs: float) -> float:
-    """Loudness of the fold M = (L+R)/2 on both channels minus ``stereo_lufs``. Two channels
-    of M have the K-weighted energy of one channel of (L+R)/sqrt(2) (BS.1770-4 eq. (4),
-    weights 1), block by block, so that one channel is measured: one filter pass."""
+def _mono_fold_lufs(x: np.ndarray, sample_rate: int) -> float:
+    """Loudness of the fold M = (L+R)/2 on both channels (``x`` itself when mono). Two
+    channels of M have the K-weighted energy of one channel of (L+R)/sqrt(2) (BS.1770-4 eq.
+    (4), weights 1), block by block, so that one channel is measured: one filter pass."""
     if x.shape[0] == 1:
-        return 0.0
-    if stereo_lufs == -math.inf:
-        return math.nan
+        return integrated_loudness_lufs(x, sample_rate)
     fold = x[0] + x[1]
     fold *= math.sqrt(0.5)
-    return integrated_loudness_lufs(fold[np.newaxis], sample_rate) - stereo_lufs
+    return integrated_loudness_lufs(fold[np.newaxis], sample_rate)
+
+
+def _fold_drop_lu(fold_lufs: float, stereo_lufs: float, channels: int) -> float:
+    """The fold's loudness minus the stereo loudness: 0.0 for mono, NaN without loudness."""
+    if channels == 1:
+        return 0.0
+    return math.nan if stereo_lufs == -math.inf else fold_lufs - stereo_lufs
+
+
+_BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis")
 
 
 # --- clipping, overs, silence ------------------------------------------------------------------

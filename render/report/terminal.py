@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -41,7 +42,7 @@ def print_report(console: Console, report: Report, written: tuple[Path, ...]) ->
             Text(worst, style=STYLES[worst]),
         )
     console.print(Text(f"  QC      {report.status}", style=STYLES[report.status]))
-    console.print(table)
+    console.print(Padding(table, (0, 0, 0, 2)))
     for check in report.checks:
         if check.status != "pass":
             console.print(
