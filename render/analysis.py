@@ -36,7 +36,7 @@ from numba import njit
 from scipy import fft, signal
 
 from render.dsp.levels import db_to_gain, gain_to_db
-from render.dsp.true_peak import true_peaks
+from render.dsp.true_peak import true_peak_chunks
 from render.measure import LoudnessFigures, integrated_loudness_lufs, measure
 
 CLIP_LEVEL = 1.0 - 2.0**-15
@@ -73,9 +73,7 @@ _WELCH_BIN_HZ = 6.0
 """Welch bins no wider than this (8192 points at 44.1 and 48 kHz): the 31.5 Hz octave
 (22-45 Hz) spans at least 3.7 bins."""
 _CHUNK = 1 << 16
-"""Samples per step of the chunked scans (true peak, silence): small temporaries only."""
-_TRUE_PEAK_CONTEXT = 32
-"""Neighbours either side of a true-peak chunk: more than the interpolator's reach (10)."""
+"""Samples per step of the chunked silence scan: small temporaries only."""
 _WELCH_BATCH = 64
 """Segments transformed at once: 4 MiB at 8192 points, in the cache."""
 
@@ -320,14 +318,9 @@ def _true_peak_overs(
 
 
 def _samples_over(row: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and values of ``true_peaks(row)`` above ``threshold``, computed chunk by chunk
-    with ``_TRUE_PEAK_CONTEXT`` neighbours either side (the values of one call on the whole
-    row, without its ``float64[samples]`` temporary)."""
-    n, indices, values = row.shape[1], [np.empty(0, np.int64)], [np.empty(0)]
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        lo, hi = max(start - _TRUE_PEAK_CONTEXT, 0), min(stop + _TRUE_PEAK_CONTEXT, n)
-        peaks = true_peaks(row[:, lo:hi])[start - lo : stop - lo]
+    """Indices and values of ``true_peaks(row)`` above ``threshold``, piece by piece."""
+    indices, values = [np.empty(0, np.int64)], [np.empty(0)]
+    for start, peaks in true_peak_chunks(row):
         over = np.flatnonzero(peaks > threshold)
         indices.append(over + start)
         values.append(peaks[over])

@@ -47,7 +47,7 @@ import numpy as np
 from numba import njit
 
 from render.dsp.levels import db_to_gain, gain_to_db
-from render.dsp.true_peak import true_peaks
+from render.dsp.true_peak import true_peak_chunks
 
 # The analog prototype of the K-weighting filter, as fitted by Brecht De Man to the 48 kHz
 # coefficients of BS.1770-4 Tables 1 and 2 and used by libebur128 (ebur128.c, filter init):
@@ -79,10 +79,6 @@ MOMENTARY_WINDOW_S = 0.4
 SHORT_TERM_WINDOW_S = 3.0
 """Tech 3341 §2.2: the short-term window, the input of the loudness range."""
 
-_TRUE_PEAK_CHUNK = 1 << 16
-"""Samples per ``true_peaks`` call: 0.5 MiB of output, reused from the allocator's cache."""
-_TRUE_PEAK_CONTEXT = 32
-"""Neighbours either side of a chunk: more than the 4x interpolator's reach (10 samples)."""
 _TICKS_PER_SECOND = 100
 """10 ms ticks: the maxima of Tech 3341 cases 10 and 13 then read exactly (onsets on a 150 ms
 or 20 ms grid), and any onset within 0.06 LU; the series and the gates use every tenth."""
@@ -313,17 +309,8 @@ def _sample_peak(row: np.ndarray) -> float:
 
 
 def _true_peak(row: np.ndarray) -> float:
-    """``true_peaks(row).max()``, computed chunk by chunk: each chunk is passed with
-    ``_TRUE_PEAK_CONTEXT`` neighbours either side and only its own samples are read, so the
-    values are those of one call on the whole row, without its ``float64[samples]``
-    temporary (whose page faults cost more than the interpolation: 0.16 s against 0.10 s
-    for 180 s of stereo)."""
-    n, peak = row.shape[1], 0.0
-    for start in range(0, n, _TRUE_PEAK_CHUNK):
-        stop = min(start + _TRUE_PEAK_CHUNK, n)
-        lo, hi = max(start - _TRUE_PEAK_CONTEXT, 0), min(stop + _TRUE_PEAK_CONTEXT, n)
-        peak = max(peak, float(true_peaks(row[:, lo:hi])[start - lo : stop - lo].max()))
-    return peak
+    """``true_peaks(row).max()``, piece by piece (``true_peak_chunks``)."""
+    return max((float(peaks.max()) for _, peaks in true_peak_chunks(row)), default=0.0)
 
 
 def _checked(x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import scipy.signal
 
 import render.measure as measure_module
 from render.dsp.levels import db_to_gain, fade_in_gains, gain_to_db
-from render.dsp.true_peak import true_peaks
+from render.dsp.true_peak import CHUNK_SAMPLES, true_peaks
 from render.measure import (
     integrated_loudness_lufs,
     k_weighting_sos,
@@ -328,9 +328,9 @@ def test_true_peak_in_chunks_equals_one_call_across_chunk_boundaries(
     """The per-chunk reading must be the whole-signal ``true_peaks`` exactly, including an
     inter-sample peak straddling a chunk boundary (two equal samples, whose interpolation
     overshoots between them): without the neighbours it would be read as a lone sample."""
-    n = 3 * measure_module._TRUE_PEAK_CHUNK + 1234
+    n = 3 * CHUNK_SAMPLES + 1234
     x = 0.1 * rng.standard_normal((2, n))
-    boundary = 2 * measure_module._TRUE_PEAK_CHUNK
+    boundary = 2 * CHUNK_SAMPLES
     x[1, boundary - 2 : boundary + 2] = [-0.3, 0.8, 0.8, -0.3]
     expected = tuple(gain_to_db(float(true_peaks(x[c : c + 1]).max())) for c in range(2))
     assert measure(x, RATE).true_peak_dbtp == expected

@@ -8,6 +8,8 @@ the resampler to rounding, but runs in one numba pass (``resample_poly`` itself 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numba import njit
 from scipy import signal
@@ -21,6 +23,26 @@ def true_peaks(x: np.ndarray) -> np.ndarray:
     4x interpolation puts after it, over every channel ``c`` of ``x`` (``float64[channels,
     samples]``); zeros outside ``x``, as ``resample_poly``."""
     return _true_peaks(np.ascontiguousarray(x, dtype=np.float64), *_INTERPOLATOR)
+
+
+def true_peak_chunks(row: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``true_peaks(row)`` of one channel (``[1, samples]``) in consecutive pieces ``(start,
+    peaks)``: each chunk is interpolated with ``CHUNK_CONTEXT`` neighbours either side, so
+    the values are those of one call on the whole row, without its ``float64[samples]``
+    temporary (whose page faults cost more than the interpolation: 0.16 s against 0.10 s for
+    180 s of stereo)."""
+    n = row.shape[1]
+    for start in range(0, n, CHUNK_SAMPLES):
+        stop = min(start + CHUNK_SAMPLES, n)
+        lo, hi = max(start - CHUNK_CONTEXT, 0), min(stop + CHUNK_CONTEXT, n)
+        yield start, true_peaks(row[:, lo:hi])[start - lo : stop - lo]
+
+
+CHUNK_SAMPLES = 1 << 16
+"""Samples per piece of ``true_peak_chunks``: 512 kB, cache-friendly."""
+CHUNK_CONTEXT = 32
+"""Neighbours interpolated into each piece: more than the interpolator's reach (10 samples
+either side), so a piece's values equal the whole row's."""
 
 
 def _interpolator() -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
