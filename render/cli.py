@@ -19,9 +19,9 @@ from types import FrameType
 from rich.console import Console
 
 from render import __version__
-from render.errors import EXIT_OK, EXIT_QC_FAILURE, RenderError
+from render.errors import EXIT_OK, EXIT_QC_FAILURE, EXIT_VERIFY_MISMATCH, RenderError
 from render.memory import tune_allocator
-from render.pipeline import RenderResult, render_session, report_outputs
+from render.pipeline import RenderResult, render_session, report_outputs, verify_session
 from render.report.terminal import print_report, progress, shown
 from render.session import LoadOptions, load_session
 
@@ -47,7 +47,7 @@ exit status:
      listed as FILE:LINE:COLUMN: KEY: message
   2  usage error: the command line itself is wrong
   3  QC failure: a check failed (with --strict, or warned); see qc.json / qc.html
-  4  verification mismatch (reserved for --verify)
+  4  --verify: a fresh render differs from the manifest (what differs is listed)
   130 interrupted (Ctrl-C or SIGTERM); nothing partial is left behind
 
 examples:
@@ -77,16 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="write outputs to DIR instead of the session's output folder",
     )
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--check",
         action="store_true",
         help="validate only: report every problem, render nothing, touch no file",
     )
-    parser.add_argument(
+    mode.add_argument(
         "--report-only",
         action="store_true",
         help="render nothing: measure the outputs of an earlier render again and rewrite "
         "the QC report",
+    )
+    mode.add_argument(
+        "--verify",
+        action="store_true",
+        help="render again into a temporary folder and compare with the manifest of the last "
+        "render: exit 0 if every output is identical, 4 with what differs",
     )
     parser.add_argument(
         "--strict", action="store_true", help="a QC warning fails the render too (exit 3)"
@@ -161,6 +168,20 @@ def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> 
             console.print(f"{session_path}: valid ({count} track{'s' if count != 1 else ''})")
         return EXIT_OK
     started = time.perf_counter()
+    if args.verify:
+        with progress(console if not args.quiet else Console(quiet=True)) as stage:
+            differences, compared = verify_session(session, args.jobs, stage)
+        for difference in differences:
+            print(
+                f"{session_path}: differs: {difference.stage}: {difference.what}", file=sys.stderr
+            )
+        if not differences and not args.quiet:
+            console.print(
+                f"{session_path}: verified: {compared} outputs identical to the manifest",
+                highlight=False,
+                markup=False,
+            )
+        return EXIT_VERIFY_MISMATCH if differences else EXIT_OK
     with progress(console if not args.quiet else Console(quiet=True)) as stage:
         if args.report_only:
             report, written = report_outputs(session, stage)

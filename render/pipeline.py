@@ -5,15 +5,19 @@ The only orchestrator: the command line calls ``render_session`` and prints its 
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from render import audio_io
 from render.analysis import analyse
 from render.deliver import Ceiling, Delivered, deliver, describe
 from render.errors import OutputError
+from render.manifest import NAME as MANIFEST
+from render.manifest import Difference, audio_sha256, build_manifest, compare, write_manifest
 from render.master import Master, master
 from render.mix import render_mix
 from render.qc import FileReport, Report, assess
@@ -40,6 +44,7 @@ class RenderResult:
     files: tuple[Delivered, ...]
     report: Report
     report_files: tuple[Path, ...]
+    manifest: Path
 
 
 def render_session(
@@ -110,6 +115,26 @@ def render_session(
                 notes,
             )
             report_files = write_report(report, out_dir)
+        stages = {"mix": audio_sha256(mix.audio)}
+        if mastered is not None:
+            stages["master"] = audio_sha256(mastered.audio)
+        outputs = [
+            ("mix", d.path, d.description, mix_figures.loudness.integrated_lufs, mix_peak)
+            for d in files
+            for mix_peak in [max(mix_figures.loudness.true_peak_dbtp)]
+        ]
+        outputs += [
+            (
+                "master",
+                m.path,
+                m.description,
+                m.figures.loudness.integrated_lufs if m.figures else None,
+                max(m.figures.loudness.true_peak_dbtp) if m.figures else None,
+            )
+            for m in masters
+        ]
+        outputs += [("report", path, "QC report", None, None) for path in report_files]
+        manifest = write_manifest(build_manifest(session, stages, outputs), out_dir)
     except BaseException:
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
@@ -122,6 +147,7 @@ def render_session(
         files=tuple(files + masters),
         report=report,
         report_files=report_files,
+        manifest=manifest,
     )
 
 
@@ -158,6 +184,29 @@ def report_outputs(
         target = session.mastering.target if session.mastering else None
         report = assess(session.title, Path(session.path.name), target, None, reports)
         return report, write_report(report, out_dir)
+
+
+def verify_session(
+    session: Session, jobs: int, stage: Stage = lambda name: nullcontext()
+) -> tuple[list[Difference], int]:
+    """Render ``session`` again into a temporary folder and compare it with the manifest of
+    its last render: the differences in signal order (none: the same bytes), and how many
+    output files were compared. The session's own output folder is not touched."""
+    recorded_path = session.output.dir / MANIFEST
+    try:
+        recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OutputError(
+            f"{recorded_path}: no manifest to verify against; expected the output of an "
+            "earlier render: render the session first"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise OutputError(f"{recorded_path}: cannot read the manifest ({e})") from e
+    with tempfile.TemporaryDirectory(prefix="render-verify-") as scratch:
+        elsewhere = replace(session, output=replace(session.output, dir=Path(scratch)))
+        fresh = render_session(elsewhere, jobs, stage)
+        manifest = json.loads(fresh.manifest.read_text(encoding="utf-8"))
+    return compare(recorded, manifest), len(manifest["outputs"])
 
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:

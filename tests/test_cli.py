@@ -83,7 +83,14 @@ def test_renders_are_byte_identical_for_any_jobs(
         main([str(demo_copy / "session.yaml"), "--quiet", "--jobs", jobs, "--out", str(out)]) == 0
     )
     written = sorted(path.name for path in out.iterdir())
-    assert written == ["Indie Pop - CD 16-44.wav", "Indie Pop.wav", "mix.wav", "qc.html", "qc.json"]
+    assert written == [
+        "Indie Pop - CD 16-44.wav",
+        "Indie Pop.wav",
+        "manifest.json",
+        "mix.wav",
+        "qc.html",
+        "qc.json",
+    ]
     for name in written:
         assert sha256(out / name) == sha256(demo_mix.parent / name), name
 
