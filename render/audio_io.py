@@ -235,10 +235,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path`` that replaces ``path`` only if the block succeeds.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed, so an
-    interrupted or failed write leaves neither a partial file nor a stray temporary.
+    interrupted or failed write leaves neither a partial file nor a stray temporary. A
+    process killed outright (SIGKILL, power loss) cannot clean up: its temporary carries its
+    process id, and ``remove_stale_partials`` clears it on the next render.
     """
     try:
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        handle, name = tempfile.mkstemp(
+            prefix=f".{path.name}.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=path.parent
+        )
     except OSError as e:
         raise OutputError(f"{path.parent}: cannot create files here ({_reason(e)})") from e
     os.close(handle)
@@ -251,6 +255,31 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the temporaries (``atomic_path``) that processes no longer running left in
+    ``folder``; a live render's own are kept. Returns what was removed."""
+    removed = []
+    for candidate in folder.glob(f".*{PARTIAL_SUFFIX}"):
+        pid = candidate.name.removesuffix(PARTIAL_SUFFIX).split(".")[-2]
+        if pid.isdigit() and not _running(int(pid)):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+PARTIAL_SUFFIX = ".partial"
 
 
 def _reason(error: Exception) -> str:

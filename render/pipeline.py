@@ -74,6 +74,7 @@ def render_session(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
+    audio_io.remove_stale_partials(out_dir)  # left by a render that was killed outright
     try:
         files: list[Delivered] = []
         for d in session.output.mix:

@@ -235,3 +235,25 @@ def test_out_that_is_a_file_blames_the_option(
     a_file.write_text("x")
     assert main([str(demo_copy / "session.yaml"), "--out", str(a_file)]) == 1
     assert capsys.readouterr().err.startswith(f'--out: "{a_file}" is a file; expected a folder')
+
+
+def test_a_killed_render_leaves_nothing_behind(demo_copy: Path, tmp_path: Path) -> None:
+    """SIGKILL mid-write leaves no output renamed into place; its temporary (named with the
+    dead process's id) is removed by the next render, while a live render's is kept."""
+    out = tmp_path / "killed"
+    script = (
+        "import os, signal, soundfile\n"
+        "from render.cli import main\n"
+        "def die(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "soundfile.write = die\n"
+        f"main([{str(demo_copy / 'session.yaml')!r}, '--quiet', '--out', {str(out)!r}])\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], cwd=REPO, check=False)
+    assert killed.returncode == -9
+    (stale,) = out.iterdir()  # the temporary of mix.wav, nothing else
+    assert stale.name.startswith(".mix.wav.") and stale.name.endswith(".partial")
+    alive = out / f".x.wav.{os.getpid()}.abcdefgh.partial"
+    alive.touch()
+    assert main([str(demo_copy / "session.yaml"), "--quiet", "--out", str(out)]) == 0
+    assert not stale.exists() and alive.exists()
