@@ -35,6 +35,7 @@ import numpy as np
 from numba import njit
 from scipy import fft, signal
 
+from render.dsp.kernel_math import exp_each, log10_each, sum_of_squares
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import true_peak_chunks
 from render.measure import LoudnessFigures, integrated_loudness_lufs, measure
@@ -376,7 +377,7 @@ def _mean_psd(x: np.ndarray, sample_rate: int, dc: np.ndarray) -> tuple[float, n
                 windowed *= window
                 spectrum = fft.rfft(windowed)
                 power += (spectrum.real**2 + spectrum.imag**2).sum(axis=0)
-    power /= max(count, 1) * sample_rate * float(window @ window)
+    power /= max(count, 1) * sample_rate * sum_of_squares(window)
     power[1 : None if segment % 2 else -1] *= 2.0  # one-sided: fold the negative frequencies
     return sample_rate / segment, power
 
@@ -398,7 +399,7 @@ def _octave_levels(
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Nominal centres of the octave bands below Nyquist and their share of the power of
     those bands, in dB (``-inf`` for silence)."""
-    midbands = 1000.0 * 10.0 ** (0.3 * np.arange(-5, 5))
+    midbands = 1000.0 * exp_each((0.3 * math.log(10.0)) * np.arange(-5, 5))  # 10^(0.3 k)
     kept = midbands < sample_rate / 2.0
     powers = _band_powers(psd, bin_hz, midbands[kept] / 10**0.15, midbands[kept] * 10**0.15)
     total = powers.sum()
@@ -411,7 +412,9 @@ def _spectrum(psd: np.ndarray, bin_hz: float, sample_rate: int) -> tuple[np.ndar
     """``SPECTRUM_POINTS`` log-spaced frequencies and the power within
     ``SPECTRUM_BAND_OCTAVES`` around each, in dB relative to ``FULL_SCALE_SINE_POWER``."""
     low, high = SPECTRUM_RANGE_HZ
-    frequencies = np.geomspace(low, min(high, sample_rate / 2.0), SPECTRUM_POINTS)
+    # np.geomspace: numpy's log10 and power, whose last bits depend on the CPU.
+    span = np.linspace(0.0, math.log(min(high, sample_rate / 2.0) / low), SPECTRUM_POINTS)
+    frequencies = low * exp_each(span)
     half_band = 2.0 ** (SPECTRUM_BAND_OCTAVES / 2.0)
     powers = _band_powers(psd, bin_hz, frequencies / half_band, frequencies * half_band)
     levels = _power_db(powers / FULL_SCALE_SINE_POWER)
@@ -423,5 +426,4 @@ def _spectrum(psd: np.ndarray, bin_hz: float, sample_rate: int) -> tuple[np.ndar
 def _power_db(ratio: np.ndarray) -> np.ndarray:
     """10 log10 of power ratios, elementwise (``levels.gain_to_db`` of their square roots;
     0 gives ``-inf``)."""
-    with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(ratio)
+    return 10.0 * log10_each(ratio)

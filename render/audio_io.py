@@ -23,6 +23,11 @@ from render.dsp.dither import Dither, quantise
 from render.errors import AudioInputError, OutputError
 
 WRITABLE_PCM = {"wav": "WAV", "flac": "FLAC", "aiff": "AIFF"}
+# libsoxr runs its double-precision (VHQ) resampler on AVX where the CPU has it and in plain C
+# elsewhere, and the two engines round differently; libsoxr reads this variable each time it
+# starts a conversion. The plain engine on every machine keeps the bytes the same everywhere,
+# at 0.4 s instead of 0.23 s for 3 minutes of stereo.
+os.environ["SOXR_USE_SIMD"] = "0"
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "PCM_32", "float": "FLOAT"}
 
 

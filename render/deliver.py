@@ -22,7 +22,7 @@ from render import audio_io, lossy
 from render.analysis import Analysis, analyse
 from render.dsp import limiter
 from render.dsp.dither import Dither
-from render.dsp.levels import db_to_gain
+from render.dsp.levels import db_to_gain, gain_to_db
 from render.session.model import Deliverable, Limiter
 
 DITHER_HEADROOM_DB = 0.01
@@ -156,7 +156,7 @@ def _relimit(
         lookahead_ms=settings.lookahead_ms,
         true_peak=True,
     )[:, latency:]
-    over_db = 20.0 * np.log10(peak) - ceiling_dbtp
+    over_db = gain_to_db(peak) - ceiling_dbtp
     note = f"limited again at {sample_rate} Hz: conversion raised the true peak {over_db:.2f} dB"
     return y, [note]
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from render.dsp.kernel_math import log10_each
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import true_peak_chunks
 
@@ -216,7 +217,9 @@ class _Ticks:
         first window starting at time 0; empty when there are fewer ticks."""
         if self.energies.size < ticks:
             return np.empty(0)
-        sums = np.convolve(self.energies, np.ones(ticks), mode="valid")
+        # Not np.convolve: it sums each window with BLAS (ddot), whose order of additions
+        # depends on the CPU; numpy's own sum adds in the same order everywhere.
+        sums = np.lib.stride_tricks.sliding_window_view(self.energies, ticks).sum(axis=-1)
         return sums / (self.bounds[ticks:] - self.bounds[:-ticks])
 
 
@@ -250,8 +253,7 @@ def _weighted_tick_energies(
 
 def _lufs(energy: np.ndarray | float) -> np.ndarray:
     """BS.1770-4 eq. (2)/(4): loudness of a channel-summed mean square (0 gives -inf)."""
-    with np.errstate(divide="ignore"):
-        return LOUDNESS_OFFSET_DB + 10.0 * np.log10(energy)
+    return LOUDNESS_OFFSET_DB + 10.0 * log10_each(energy)
 
 
 _ABSOLUTE_GATE_ENERGY = db_to_gain(ABSOLUTE_GATE_LUFS - LOUDNESS_OFFSET_DB) ** 2

@@ -46,7 +46,8 @@ import scipy.fft
 import scipy.signal
 from numpy.lib.stride_tricks import sliding_window_view
 
-from render.dsp.eq import Band, equalize, routed_sections
+from render.dsp.eq import Band, equalize, routed_sections, sos_power
+from render.dsp.kernel_math import sum_of_squares
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.measure import integrated_loudness_lufs
 
@@ -248,8 +249,8 @@ def translate(
     figures = []
     for model, sos, lufs in zip(devices, responses, loudness, strict=True):
         power = spectrum.fold if model.mono else spectrum.master
-        _, response = scipy.signal.sosfreqz(sos, worN=spectrum.frequencies_hz, fs=sample_rate)
-        heard = power * (response.real**2 + response.imag**2)
+        radians = (2.0 * math.pi / sample_rate) * spectrum.frequencies_hz
+        heard = power * sos_power(sos, radians)
         figures.append(
             DeviceFigures(
                 device=model.name,
@@ -331,13 +332,13 @@ class _Spectrum:
             count += frames.shape[1]
         # A bin's |Y|^2 over n * sum(w^2) / 2 is the mean square it holds (Welch's scaling,
         # one-sided); the master is the mean over channels, the fold holds (L+R)/2.
-        scale = 2.0 / (n * float(np.dot(window, window)) * count)
+        scale = 2.0 / (n * sum_of_squares(window) * count)
         channels = x.shape[0]
         return cls(
             frequencies_hz=frequencies_hz,
             master=master * (scale / channels),
             fold=fold * (scale / channels**2),
-            total=float(np.vdot(x, x)) / x.size if x.size else 0.0,
+            total=sum_of_squares(x) / x.size if x.size else 0.0,
             low_end=(frequencies_hz > LOW_END_HZ[0]) & (frequencies_hz < LOW_END_HZ[1]),
             vocal_range=(frequencies_hz >= VOCAL_RANGE_HZ[0])
             & (frequencies_hz <= VOCAL_RANGE_HZ[1]),

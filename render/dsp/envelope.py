@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from render.dsp.levels import db_to_gain
+from render.dsp.levels import db_to_gain, db_to_gain_each
 
 Curve = Literal["linear", "exponential"]
 STEP_S = 0.001
@@ -58,7 +58,7 @@ def gain_envelope(
         t = np.arange(end - start) / (end - start)
         if curves[i] == "exponential":
             low, high = (max(v, EXPONENTIAL_FLOOR_DB) for v in values_db[i - 1 : i + 1])
-            segment = 10.0 ** ((low + (high - low) * t) / 20.0)
+            segment = db_to_gain_each(low + (high - low) * t)
         else:
             low, high = db_to_gain(values_db[i - 1]), db_to_gain(values_db[i])
             segment = low + (high - low) * t

@@ -209,7 +209,30 @@ def pass_sos(
     _check_choice(f"{kind} slope_db_per_oct", slope_db_per_oct, PASS_SLOPES_DB_PER_OCT)
     _check_frequency(f"{kind} cutoff_hz", cutoff_hz, sample_rate / 2.0)
     order = int(slope_db_per_oct) // 6
-    return scipy.signal.butter(order, cutoff_hz, btype=kind, output="sos", fs=sample_rate)
+    # scipy.signal.butter's own digital design, with the cutoff pre-warped by math.tan rather
+    # than np.tan: numpy's tan runs Intel's SVML code on AVX-512 machines and the C library's
+    # elsewhere, and they differ in the last bit for 0.5 % of arguments.
+    warped_rad_s = 4.0 * math.tan(math.pi * (2.0 * cutoff_hz / sample_rate) / 2.0)
+    zpk = scipy.signal.butter(order, warped_rad_s, btype=kind, analog=True, output="zpk")
+    return scipy.signal.zpk2sos(*scipy.signal.bilinear_zpk(*zpk, fs=2.0))
+
+
+def sos_power(sos: np.ndarray, radians: np.ndarray) -> np.ndarray:
+    """``|H(e^jw)|^2`` of the cascade ``sos`` (``[sections, 6]``) at ``radians`` (0..pi).
+
+    From real arithmetic: ``scipy.signal.sosfreqz`` multiplies complex numbers, which numpy
+    does with fused multiply-adds on CPUs that have FMA and without elsewhere, so its last
+    bits depend on the machine. On the unit circle a quadratic ``c0 + c1 z^-1 + c2 z^-2`` has
+    real part ``c0 + c1 cos w + c2 cos 2w`` and imaginary part ``-(c1 sin w + c2 sin 2w)``.
+    """
+    cos_1, sin_1 = np.cos(radians), np.sin(radians)
+    cos_2, sin_2 = np.cos(2.0 * radians), np.sin(2.0 * radians)
+    power = np.ones(np.shape(radians))
+    for b0, b1, b2, a0, a1, a2 in sos:
+        numerator = (b0 + b1 * cos_1 + b2 * cos_2) ** 2 + (b1 * sin_1 + b2 * sin_2) ** 2
+        denominator = (a0 + a1 * cos_1 + a2 * cos_2) ** 2 + (a1 * sin_1 + a2 * sin_2) ** 2
+        power *= numerator / denominator
+    return power
 
 
 def routed_sections(

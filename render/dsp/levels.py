@@ -15,6 +15,8 @@ from typing import Any, Literal
 import numpy as np
 from numba import njit
 
+from render.dsp.kernel_math import DB_PER_NEPER, exp_each, expm1, expm1_each
+
 FadeCurve = Literal["linear", "equal_power", "exponential", "s_curve"]
 _EXPONENTIAL_RANGE = math.log(1000.0)
 """The exponential fade spans 60 dB (a factor of 1000) before it is pinned to silence."""
@@ -23,6 +25,12 @@ _EXPONENTIAL_RANGE = math.log(1000.0)
 def db_to_gain(level_db: float) -> float:
     """Decibels to a linear amplitude factor (``-inf`` dB is silence): the one conversion."""
     return 0.0 if level_db == -math.inf else 10.0 ** (level_db / 20.0)
+
+
+def db_to_gain_each(level_db: np.ndarray) -> np.ndarray:
+    """``db_to_gain`` of each element (a gain lane), with the same bits on every CPU
+    (``kernel_math.exp_each``; ``-120 dB`` and above, the range of automation)."""
+    return exp_each(np.asarray(level_db, dtype=np.float64) / DB_PER_NEPER)
 
 
 def gain_to_db(gain: float) -> float:
@@ -57,7 +65,7 @@ def fade_in_gains(n: int, curve: FadeCurve) -> np.ndarray:
         return np.sin(t * (math.pi / 2.0))
     if curve == "s_curve":
         return 0.5 - 0.5 * np.cos(t * math.pi)
-    return np.expm1(_EXPONENTIAL_RANGE * t) / math.expm1(_EXPONENTIAL_RANGE)
+    return expm1_each(_EXPONENTIAL_RANGE * t) / expm1(_EXPONENTIAL_RANGE)
 
 
 @njit(nogil=True, cache=True)

@@ -42,7 +42,7 @@ import scipy.fft
 import scipy.signal
 from numba import njit
 
-from render.dsp.eq import Band, routed_sections
+from render.dsp.eq import Band, routed_sections, sos_power
 from render.dsp.levels import db_to_gain
 
 BLOCK_SAMPLES = 8192
@@ -326,7 +326,7 @@ def _signed_amplitude(section: np.ndarray, radians: np.ndarray) -> np.ndarray:
     """|H| of one ``[b0, b1, b2, 1, a1, a2]`` section on ``radians``, negated above a pair of
     zeros on the unit circle: a palindromic numerator (b0 = b2, |b1| < 2|b0|) is
     e^(-jw) (b1 + 2 b0 cos w), real up to the delay, changing sign at cos w = -b1 / (2 b0)."""
-    magnitude = np.abs(scipy.signal.sosfreqz(section[np.newaxis], worN=radians)[1])
+    magnitude = np.sqrt(sos_power(section[np.newaxis], radians))
     b0, b1, b2 = section[:3]
     if b0 == b2 and abs(b1) < 2.0 * abs(b0):
         magnitude[radians > math.acos(-b1 / (2.0 * b0))] *= -1.0
@@ -364,7 +364,8 @@ def _shortest_length(targets: list[_Target], max_exponent: int) -> int:
     def meets(length: int) -> bool:
         for target in targets:
             spectrum = scipy.fft.rfft(_taps(target.zero_phase, length), len(target.zero_phase))
-            got = np.abs(spectrum[-len(target.magnitude) :])
+            tail = spectrum[-len(target.magnitude) :]
+            got = np.sqrt(tail.real**2 + tail.imag**2)  # np.abs: hypot, CPU-dependent
             if np.any(np.abs(got - target.magnitude) > target.allowed):
                 return False
         return True

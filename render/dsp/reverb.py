@@ -37,9 +37,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 from scipy import fft, signal
 
 from render.dsp.filters import band_limit_sos, butterworth_sos
+from render.dsp.kernel_math import exp_each, log10_each
 
 CROSSOVER_HZ = 2000.0
 """Where damping starts: the air and soft furnishing losses that shorten a room's decay act
@@ -100,7 +102,7 @@ def synthetic_ir(
 
     n_tail = max(1, math.ceil(1.5 * low_rt60_s * sample_rate))
     t = np.arange(n_tail) / sample_rate
-    envelopes = [np.exp(-0.5 * _RT60_TO_ENERGY_RATE * t / rt60) for rt60 in rt60s]
+    envelopes = [exp_each(-0.5 * _RT60_TO_ENERGY_RATE * t / rt60) for rt60 in rt60s]
     build_up = min(n_tail, max(1, round((10.0 + 70.0 * size) * sample_rate / 1000.0)))
     mid, side = (_decaying_noise(rng, bands, envelopes, correlation, build_up) for _ in range(2))
 
@@ -181,12 +183,25 @@ def _overlap_add(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
     out = np.empty((x.shape[0], n))
     carry = np.zeros((x.shape[0], m - 1))
     for start in range(0, n, block):
-        y = fft.irfft(fft.rfft(x[:, start : start + block], size, axis=-1) * spectrum, size)
+        y = fft.rfft(x[:, start : start + block], size, axis=-1)
+        _multiply_spectra(y, spectrum)
+        y = fft.irfft(y, size)
         y[:, : m - 1] += carry
         stop = min(start + block, n)
         out[:, start:stop] = y[:, : stop - start]
         carry = y[:, block:]
     return out
+
+
+@njit(nogil=True, cache=True)
+def _multiply_spectra(x: np.ndarray, h: np.ndarray) -> None:
+    """``x *= h`` in place, row by row (a one-row ``h`` serves every row). Not numpy's ``*``:
+    it multiplies complex numbers with fused multiply-adds where the CPU has FMA (AVX2 and
+    later) and without elsewhere, which round differently; numba never fuses."""
+    for row in range(x.shape[0]):
+        factors = h[min(row, h.shape[0] - 1)]
+        for k in range(x.shape[1]):
+            x[row, k] *= factors[k]
 
 
 def _crossover_sections(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +220,8 @@ def _band_correlation(bands: list[np.ndarray], sample_rate: int) -> np.ndarray:
     impulse = np.zeros(round(0.05 * sample_rate))
     impulse[0] = 1.0
     responses = np.stack([signal.sosfilt(sos, impulse) for sos in bands])
-    return responses @ responses.T
+    # Summed elementwise rather than with ``@``: BLAS's order of additions depends on the CPU.
+    return np.sum(responses[:, np.newaxis] * responses[np.newaxis], axis=-1)
 
 
 def _broadband_t30(correlation: np.ndarray, rt60s: tuple[float, float]) -> float:
@@ -221,12 +237,15 @@ def _broadband_t30(correlation: np.ndarray, rt60s: tuple[float, float]) -> float
     pair_rates = 0.5 * (rates[:, np.newaxis] + rates[np.newaxis, :])
     t = np.linspace(0.0, 0.6 * max(rt60s), 6001)
     curve = np.sum(
-        (correlation / pair_rates)[..., np.newaxis] * np.exp(-pair_rates[..., np.newaxis] * t),
+        (correlation / pair_rates)[..., np.newaxis] * exp_each(-pair_rates[..., np.newaxis] * t),
         axis=(0, 1),
     )
-    level_db = 10.0 * np.log10(curve / curve[0])
+    level_db = 10.0 * log10_each(curve / curve[0])
     span = (level_db <= -5.0) & (level_db >= -35.0)
-    slope_db_per_s = np.polyfit(t[span], level_db[span], 1)[0]
+    # The least-squares slope in closed form: np.polyfit solves it with LAPACK, whose
+    # blocked kernels add in an order that depends on the CPU.
+    dt = t[span] - np.mean(t[span])
+    slope_db_per_s = np.sum(dt * level_db[span]) / np.sum(dt * dt)
     return -_DB_PER_RT60 / slope_db_per_s
 
 

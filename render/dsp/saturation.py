@@ -38,6 +38,7 @@ from typing import Literal
 import numpy as np
 from scipy import signal
 
+from render.dsp.kernel_math import tanh_each
 from render.dsp.levels import db_to_gain
 
 Curve = Literal["tanh", "soft_clip"]
@@ -109,7 +110,7 @@ def saturate(
 def _shape(u: np.ndarray, curve: Curve) -> np.ndarray:
     """The memoryless curve, slope 1 at 0 and bounded by 1."""
     if curve == "tanh":
-        return np.tanh(u)
+        return tanh_each(u)
     clamped = np.clip(u, -1.5, 1.5)
     return clamped - (4.0 / 27.0) * (clamped * clamped * clamped)
 
