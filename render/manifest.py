@@ -72,7 +72,10 @@ def build_manifest(
             "version": __version__,
             "python": platform.python_version(),
             "libraries": {name: _version(name) for name in LIBRARIES}
-            | {"libsndfile": soundfile.__libsndfile_version__},
+            | {
+                "libsndfile": soundfile.__libsndfile_version__,
+                "libc": " ".join(platform.libc_ver()),
+            },
         },
         "session": {
             "file": session.path.name,
