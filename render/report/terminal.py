@@ -42,7 +42,7 @@ def print_report(console: Console, report: Report, written: tuple[Path, ...]) ->
             Text(worst, style=STYLES[worst]),
         )
     console.print(Text(f"  QC      {report.status}", style=STYLES[report.status]))
-    console.print(Padding(table, (0, 0, 0, 2)))
+    console.print(Padding(table, (0, 0, 0, 2), expand=False))
     for check in report.checks:
         if check.status != "pass":
             console.print(
