@@ -37,6 +37,7 @@ from numba import njit
 from render.dsp.filters import band_limit_sos
 from render.dsp.kernel_math import DB_PER_NEPER, JIT, TINY, exp, finite_db, ln, one_pole
 from render.dsp.levels import db_to_gain
+from render.dsp.shapes import check_channels, checked_block
 
 Detector = Literal["peak", "rms"]
 
@@ -82,8 +83,7 @@ class _BlockProcessor:
         settings: tuple[float | int | bool, ...],
         state: tuple[np.ndarray, ...],
     ) -> None:
-        if channels not in (1, 2):
-            raise ValueError(f"{what} channels: got {channels}, expected 1 or 2")
+        check_channels(what, channels)
         self._what, self._kernel, self._channels = what, kernel, channels
         self._sos = band_limit_sos(sample_rate, highpass_hz, None)
         self._zi = np.zeros((len(self._sos), 2, 2))
@@ -94,11 +94,7 @@ class _BlockProcessor:
         """The next block: ``x``, ``float64[channels, n]``, processed (never modified);
         ``key``, ``float64[1 or 2, n]`` or None, is what the detector listens to instead of
         ``x`` (ducking, keyed gating)."""
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[0] != self._channels:
-            raise ValueError(
-                f"{self._what} block: got shape {x.shape}, expected ({self._channels}, samples)"
-            )
+        x = checked_block(self._what, x, self._channels)
         if key is not None and (
             key.ndim != 2 or key.shape[0] not in (1, 2) or key.shape[1] != x.shape[1]
         ):

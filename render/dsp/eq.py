@@ -40,6 +40,7 @@ import scipy.signal
 from numba import njit
 
 from render.dsp.levels import db_to_gain
+from render.dsp.shapes import check_channels, checked_block
 
 BandType = Literal["peak", "low_shelf", "high_shelf", "notch", "band_pass"]
 BandChannels = Literal["stereo", "mid", "side", "left", "right"]
@@ -291,8 +292,7 @@ class Equalizer:
         highpass: tuple[float, int] | None = None,
         lowpass: tuple[float, int] | None = None,
     ) -> None:
-        if channels not in (1, 2):
-            raise ValueError(f"equalizer channels: got {channels}, expected 1 or 2")
+        check_channels("equalizer", channels)
         routed = routed_sections(sample_rate, channels, bands, highpass, lowpass)
         shared = routed["stereo"]
         left_right = [routed["left"], routed["right"]]
@@ -326,12 +326,9 @@ class Equalizer:
         numpy.ndarray
             A new ``float64[channels, n]``. The filters are causal and add no latency.
         """
-        if x.ndim != 2 or x.shape[0] != self._channels:
-            raise ValueError(
-                f"equalizer block: got shape {x.shape}, expected ({self._channels}, samples)"
-            )
+        x = checked_block("equalizer", x, self._channels)
         if x.shape[1] == 0:  # sosfilt refuses an empty signal; no state moves
-            return np.array(x, dtype=np.float64)
+            return x.copy()
         if self._all is not None:
             return self._all(x)
         # Each row is filtered into y with at most one row-sized temporary alive: with more

@@ -44,6 +44,7 @@ from numba import njit
 
 from render.dsp.eq import Band, routed_sections, sos_power
 from render.dsp.levels import db_to_gain
+from render.dsp.shapes import check_channels, checked_block
 
 BLOCK_SAMPLES = 8192
 """Partition and hop, samples: the largest whose 2x FFT (two channels) still fits the 512 kB
@@ -128,8 +129,7 @@ class LinearPhaseEqualizer:
         highpass: tuple[float, int] | None = None,
         lowpass: tuple[float, int] | None = None,
     ) -> None:
-        if channels not in (1, 2):
-            raise ValueError(f"linear-phase equalizer channels: got {channels}, expected 1 or 2")
+        check_channels("linear-phase equalizer", channels)
         design = _design(sample_rate, tuple(bands), highpass, lowpass)
         layout = design.layouts[channels]
         self.taps: np.ndarray = layout.taps
@@ -165,11 +165,7 @@ class LinearPhaseEqualizer:
         numpy.ndarray
             A new ``float64[channels, n]``: the FIR's output, ``latency_samples`` late.
         """
-        if x.ndim != 2 or x.shape[0] != self._channels:
-            raise ValueError(
-                f"linear-phase equalizer block: got shape {x.shape}, "
-                f"expected ({self._channels}, samples)"
-            )
+        x = checked_block("linear-phase equalizer", x, self._channels)
         y = np.empty((self._channels, x.shape[1]))
         done = 0
         while done < x.shape[1]:

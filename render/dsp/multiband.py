@@ -47,6 +47,7 @@ from numba import njit
 from render.dsp.dynamics import Compressor
 from render.dsp.filters import butterworth_sos
 from render.dsp.kernel_math import JIT
+from render.dsp.shapes import check_channels, checked_block
 
 MAX_CROSSOVERS = 3
 """1 to 3 crossovers: 2 to 4 bands, the usual range of a mastering multiband."""
@@ -104,8 +105,7 @@ class Crossover:
     """
 
     def __init__(self, sample_rate: int, channels: int, crossovers_hz: Sequence[float]) -> None:
-        if channels not in (1, 2):
-            raise ValueError(f"multiband channels: got {channels}, expected 1 or 2")
+        check_channels("multiband", channels)
         _check_crossovers(crossovers_hz, sample_rate)
         lows = [butterworth_sos("lowpass", f, sample_rate) for f in crossovers_hz]
         allpasses = [_allpass(low) for low in lows]
@@ -127,7 +127,7 @@ class Crossover:
         """The next block ``float64[channels, n]`` (left untouched) split into a new
         ``float64[bands, channels, n]``, lowest band first; the bands sum to the all-passed
         block."""
-        x = _checked_block(x, self._channels)
+        x = checked_block("multiband", x, self._channels)
         y = np.empty((self.band_count, *x.shape))
         _split(x, self._lows, self._ends, self._allpasses, self._low_zi, self._allpass_zi, y)
         return y
@@ -182,7 +182,7 @@ class MultibandCompressor:
     def process(self, x: np.ndarray) -> np.ndarray:
         """The next block, ``float64[channels, n]`` (left untouched), processed into a new
         array of the same shape; no latency."""
-        x = _checked_block(x, self._channels)
+        x = checked_block("multiband", x, self._channels)
         y = np.empty_like(x)
         for start in range(0, x.shape[-1], _SLICE):
             stop = min(start + _SLICE, x.shape[-1])
@@ -238,13 +238,6 @@ def _channels_of(x: np.ndarray) -> int:
     if x.ndim != 2:
         raise ValueError(f"multiband x: got shape {x.shape}, expected (channels 1 or 2, samples)")
     return x.shape[0]
-
-
-def _checked_block(x: np.ndarray, channels: int) -> np.ndarray:
-    """``x`` as contiguous float64, once its shape is checked to be ``(channels, n)``."""
-    if x.ndim != 2 or x.shape[0] != channels:
-        raise ValueError(f"multiband block: got shape {x.shape}, expected ({channels}, samples)")
-    return np.ascontiguousarray(x, dtype=np.float64)
 
 
 def _check_crossovers(crossovers_hz: Sequence[float], sample_rate: int) -> None:
