@@ -145,22 +145,6 @@ def encode(
     return quantise(x, bit_depth, rng, dither), container, subtype
 
 
-def write_audio(
-    path: Path,
-    frames: np.ndarray,
-    sample_rate: int,
-    container: str,
-    subtype: str,
-    *,
-    compression_level: float | None = None,
-    bitrate_mode: str | None = None,
-) -> None:
-    """``write_frames`` atomically: into a temporary file that replaces ``path`` only when
-    the whole file is written. Errors name ``path``, not the temporary file."""
-    with atomic_path(path) as temporary, _library_errors(path, "write the file"):
-        _write(temporary, frames, sample_rate, container, subtype, compression_level, bitrate_mode)
-
-
 def write_frames(
     path: Path,
     frames: np.ndarray,
@@ -171,8 +155,8 @@ def write_frames(
     compression_level: float | None = None,
     bitrate_mode: str | None = None,
 ) -> None:
-    """Write ``frames`` (``[samples, channels]``) to ``path``, not atomically (see
-    ``write_audio``). ``container`` fixes the format, so the file name's suffix does not
+    """Write ``frames`` (``[samples, channels]``) to ``path``, not atomically (write into
+    an ``atomic_path``). ``container`` fixes the format, so the file name's suffix does not
     matter. ``compression_level`` and ``bitrate_mode`` come from ``LossyEncoding``."""
     with _library_errors(path, "write the file"):
         _write(path, frames, sample_rate, container, subtype, compression_level, bitrate_mode)

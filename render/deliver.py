@@ -117,20 +117,10 @@ def _write(
     ``identity`` (the session seed and the file name's CRC) seeds the dither and numbers an
     Ogg stream, so the same render writes the same bytes."""
     if deliverable.format in lossy.LOSSY_FORMATS:
-        frames, encoding = lossy.encode_lossy(
-            x, deliverable.format, sample_rate, deliverable.bitrate_kbps
+        serial = zlib.crc32(repr(identity).encode("ascii"))
+        lossy.write_lossy(
+            path, x, deliverable.format, sample_rate, deliverable.bitrate_kbps, serial
         )
-        audio_io.write_frames(
-            path,
-            frames,
-            sample_rate,
-            encoding.container,
-            encoding.subtype,
-            compression_level=encoding.compression_level,
-            bitrate_mode=encoding.bitrate_mode,
-        )
-        if encoding.container == "OGG":
-            lossy.stamp_ogg_serial(path, zlib.crc32(repr(identity).encode("ascii")))
         return
     rng = np.random.default_rng(identity)
     frames, container, subtype = audio_io.encode(

@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
+from render import audio_io
+
 LOSSY_FORMATS = {
     "mp3": ("MP3", "MPEG_LAYER_III"),
     "ogg": ("OGG", "VORBIS"),
@@ -133,6 +135,32 @@ def encode_lossy(
     (``write_frames``). Raises ``ValueError`` as ``lossy_encoding``."""
     encoding = lossy_encoding(file_format, sample_rate, x.shape[0], bitrate_kbps)
     return np.ascontiguousarray(x.T), encoding
+
+
+def write_lossy(
+    path: Path,
+    x: np.ndarray,
+    file_format: str,
+    sample_rate: int,
+    bitrate_kbps: int | None,
+    serial: int,
+) -> None:
+    """Encode ``x`` (``float64[channels, samples]``) and write it to ``path`` (not
+    atomically: the caller owns the temporary); an Ogg stream gets the serial number
+    ``serial`` on every page (``stamp_ogg_serial``), so the bytes do not depend on the clock.
+    Raises ``ValueError`` as ``lossy_encoding``."""
+    frames, encoding = encode_lossy(x, file_format, sample_rate, bitrate_kbps)
+    audio_io.write_frames(
+        path,
+        frames,
+        sample_rate,
+        encoding.container,
+        encoding.subtype,
+        compression_level=encoding.compression_level,
+        bitrate_mode=encoding.bitrate_mode,
+    )
+    if encoding.container == "OGG":
+        stamp_ogg_serial(path, serial)
 
 
 def _layer3_kbps(sample_rate: int) -> tuple[int, ...]:

@@ -29,18 +29,9 @@ about 0.45 dB low (measured), and under 0.1 dB low at 320."""
 def write_lossy(
     tmp_path: Path, x: np.ndarray, file_format: str, bitrate_kbps: int | None, name: str = "out"
 ) -> tuple[Path, lossy.LossyEncoding]:
-    frames, encoding = lossy.encode_lossy(x, file_format, RATE, bitrate_kbps)
     path = tmp_path / f"{name}.{file_format}"
-    audio_io.write_audio(
-        path,
-        frames,
-        RATE,
-        encoding.container,
-        encoding.subtype,
-        compression_level=encoding.compression_level,
-        bitrate_mode=encoding.bitrate_mode,
-    )
-    return path, encoding
+    lossy.write_lossy(path, x, file_format, RATE, bitrate_kbps, serial=0)
+    return path, lossy.lossy_encoding(file_format, RATE, x.shape[0], bitrate_kbps)
 
 
 def click(channels: int, at: int) -> np.ndarray:
@@ -248,7 +239,7 @@ def test_pcm_file_reads_back_as_its_codes(tmp_path: Path, rng: np.random.Generat
     (left-aligned in int32, hence / 2**31), as ``[channels, samples]``."""
     x = 0.5 * rng.standard_normal((2, 1000))
     frames, container, subtype = audio_io.encode(x, "wav", 24, np.random.default_rng(0), "tpdf")
-    audio_io.write_audio(tmp_path / "x.wav", frames, RATE, container, subtype)
+    audio_io.write_frames(tmp_path / "x.wav", frames, RATE, container, subtype)
     decoded, rate = audio_io.read_delivered(tmp_path / "x.wav")
     assert rate == RATE
     np.testing.assert_array_equal(decoded, frames.T / 2.0**31)
