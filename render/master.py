@@ -93,13 +93,15 @@ def master(mix: np.ndarray, session: Session) -> Master:
         return integrated_loudness_lufs(before, rate, stage.gain(gain_db))
 
     goal = target.integrated_lufs
-    gain_db = 0.0
+    gain_db, loudness = 0.0, None
     if goal is not None and math.isfinite(start := integrated_loudness_lufs(before, rate)):
-        gain_db = _search_gain(loudness_at, goal, goal - start, notes)
+        # The last trial is the master: its loudness is the master's (same multiplications).
+        gain_db, loudness = _search_gain(loudness_at, goal, goal - start, notes)
     elif goal is not None:
         notes.append("the mix is silent: no gain can bring it to the loudness target")
     audio = run_chain(after, stage.limit(gain_db), {})
-    loudness = integrated_loudness_lufs(audio, rate)
+    if loudness is None:
+        loudness = integrated_loudness_lufs(audio, rate)
     limiting_db = stage.limiting_db(gain_db)
     if limiting_db > target.max_limiting_db:
         notes.append(
@@ -121,11 +123,14 @@ class _LimiterStage:
         # Beyond the end the input is silent: the last samples look ahead at no peaks.
         self.peaks = np.pad(limiter.limiter_peaks(x, settings.true_peak), (0, self.latency))
         self.loudest = float(np.max(self.peaks, initial=0.0))
+        self._last: tuple[float, np.ndarray] | None = None  # the latest gain curve
 
     def gain(self, gain_db: float) -> np.ndarray:
         """Per input sample, the input gain ``gain_db`` times the limiter's gain (as
         ``limiter.limit`` computes it, with the peaks scaled through the ceiling), aligned
-        to time zero."""
+        to time zero. The latest curve is kept: the master is made at the last gain tried."""
+        if self._last is not None and self._last[0] == gain_db:
+            return self._last[1]
         gain = limiter.limiter_gain(
             self.peaks,
             self.sample_rate,
@@ -134,6 +139,7 @@ class _LimiterStage:
             lookahead_ms=self.settings.lookahead_ms,
         )[self.latency :]
         gain *= db_to_gain(gain_db)
+        self._last = (gain_db, gain)
         return gain
 
     def limit(self, gain_db: float) -> np.ndarray:
@@ -151,8 +157,9 @@ class _LimiterStage:
 
 def _search_gain(
     loudness_at: Callable[[float], float], goal_lufs: float, first_db: float, notes: list[str]
-) -> float:
-    """Secant search of the gain that lands ``loudness_at(gain)`` on ``goal_lufs``.
+) -> tuple[float, float]:
+    """Secant search of the gain that lands ``loudness_at(gain)`` on ``goal_lufs``: the
+    gain (always the last one tried) and its loudness.
 
     Loudness rises monotonically with gain, one LU per dB until the limiter engages and
     less after, so the slope is estimated from the last two trials (bounded to (0, 1])."""
@@ -162,7 +169,7 @@ def _search_gain(
     for _ in range(MAX_STEPS):
         error = loudness - goal_lufs
         if abs(error) <= TOLERANCE_LU:
-            return gain_db
+            return gain_db, loudness
         if slope < _FLAT_SLOPE or (error < 0 and gain_db >= MAX_GAIN_DB):
             break
         next_db = min(gain_db - error / slope, MAX_GAIN_DB)
@@ -175,9 +182,9 @@ def _search_gain(
             f"the loudness search stopped after {MAX_STEPS + 1} trials at {loudness:.2f} LUFS, "
             f"{loudness - goal_lufs:+.2f} LU from the target"
         )
-        return gain_db
+        return gain_db, loudness
     notes.append(
         f"the master reaches only {loudness:.1f} LUFS, not the target {goal_lufs:g} LUFS: "
         "more gain into the limiter no longer makes it louder; lower the target"
     )
-    return gain_db
+    return gain_db, loudness
