@@ -4,7 +4,6 @@ measured (impulse in, FFT out) against ``sosfreqz`` of exactly those coefficient
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -15,6 +14,7 @@ import scipy.signal
 
 from render.dsp.eq import PASS_SLOPES_DB_PER_OCT, Band, Equalizer, band_sos, equalize, pass_sos
 from render.dsp.levels import gain_to_db
+from tests.dsp.streaming import edges_from_sizes, process_in_blocks
 
 SAMPLE_RATES = (44_100, 48_000, 96_000)
 FREQUENCIES_HZ = (100.0, 1_000.0, 10_000.0)
@@ -283,8 +283,7 @@ def block_edges(kind: str, n: int, rng: np.random.Generator) -> list[tuple[int, 
         sizes = list(rng.integers(0, 600, n // 100))  # 0 included: some blocks are empty
     else:
         sizes = [1_000] * (n // 1_000)
-    stops = [int(stop) for stop in np.cumsum(sizes) if stop <= n]
-    return list(itertools.pairwise([0, *stops, n]))
+    return edges_from_sizes(sizes, n)
 
 
 @pytest.mark.parametrize("kind", ["tiny-first", "tiny-last", "random", "blocks-of-1000"])
@@ -299,12 +298,8 @@ def test_blocks_equal_the_whole_signal(
     bands = routed_bands(routings)
     equalizer = Equalizer(48_000, n_channels, bands, **PASSES)
     edges = block_edges(kind, x.shape[1], rng)
-    blocks = [equalizer.process(x[:, start:stop]) for start, stop in edges]
-    assert [block.shape for block in blocks] == [
-        (n_channels, stop - start) for start, stop in edges
-    ]
     np.testing.assert_array_equal(
-        np.concatenate(blocks, axis=1), equalize(x, 48_000, bands, **PASSES)
+        process_in_blocks(equalizer.process, x, edges), equalize(x, 48_000, bands, **PASSES)
     )
 
 

@@ -5,7 +5,6 @@ call, bit for bit."""
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -22,6 +21,7 @@ from render.dsp.linear_phase import (
     linear_phase_latency_samples,
     linear_phase_tail_samples,
 )
+from tests.dsp.streaming import edges_from_sizes, process_in_blocks
 
 SAMPLE_RATES = (44_100, 48_000, 96_000)
 Passes = dict[str, tuple[float, int]]
@@ -239,8 +239,7 @@ def block_edges(kind: str, n: int, rng: np.random.Generator) -> list[tuple[int, 
         sizes = [BLOCK_SAMPLES] * (n // BLOCK_SAMPLES)
     else:  # straddling every block edge by one sample
         sizes = [BLOCK_SAMPLES - 1, 2] * (n // BLOCK_SAMPLES)
-    stops = [int(stop) for stop in np.cumsum(sizes) if stop <= n]
-    return list(itertools.pairwise([0, *stops, n]))
+    return edges_from_sizes(sizes, n)
 
 
 @pytest.mark.parametrize("kind", ["tiny-first", "random", "block-aligned", "straddling"])
@@ -255,12 +254,9 @@ def test_blocks_equal_one_call(
     bands = routed_bands(routings)
     equalizer = LinearPhaseEqualizer(48_000, n_channels, bands, **PASSES)
     edges = block_edges(kind, x.shape[1], rng)
-    blocks = [equalizer.process(x[:, start:stop]) for start, stop in edges]
-    assert [block.shape for block in blocks] == [
-        (n_channels, stop - start) for start, stop in edges
-    ]
     np.testing.assert_array_equal(
-        np.concatenate(blocks, axis=1), equalize_linear_phase(x, 48_000, bands, **PASSES)
+        process_in_blocks(equalizer.process, x, edges),
+        equalize_linear_phase(x, 48_000, bands, **PASSES),
     )
 
 
