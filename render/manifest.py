@@ -24,6 +24,7 @@ import numpy as np
 import soundfile
 
 from render import __version__, audio_io
+from render.analysis import Analysis
 from render.session.model import Output, Reverb, Session
 
 FORMAT = "render-manifest/1"
@@ -60,11 +61,11 @@ def file_sha256(path: Path) -> str:
 def build_manifest(
     session: Session,
     stages: Mapping[str, str],
-    outputs: list[tuple[str, Path, str, float | None, float | None]],
+    outputs: list[tuple[str, Path, str, Analysis | None]],
 ) -> dict[str, Any]:
     """The manifest of a render of ``session``: ``stages`` maps "mix"/"master" to
-    ``audio_sha256`` of that signal; ``outputs`` lists (role, path, description, integrated
-    LUFS, true peak dBTP) of every file written, the reports included."""
+    ``audio_sha256`` of that signal; ``outputs`` lists (role, path, description, figures)
+    of every file written, the reports included (no figures)."""
     base = session.path.parent
     return {
         "format": FORMAT,
@@ -91,10 +92,10 @@ def build_manifest(
                 "sha256": file_sha256(path),
                 "size_bytes": path.stat().st_size,
                 "format": description,
-                "integrated_lufs": _finite(lufs),
-                "true_peak_dbtp": _finite(peak),
+                "integrated_lufs": _finite(figures and figures.loudness.integrated_lufs),
+                "true_peak_dbtp": _finite(figures and max(figures.loudness.true_peak_dbtp)),
             }
-            for role, path, description, lufs, peak in outputs
+            for role, path, description, figures in outputs
         ],
     }
 

@@ -119,22 +119,9 @@ def render_session(
         stages = {"mix": audio_sha256(mix.audio)}
         if mastered is not None:
             stages["master"] = audio_sha256(mastered.audio)
-        outputs = [
-            ("mix", d.path, d.description, mix_figures.loudness.integrated_lufs, mix_peak)
-            for d in files
-            for mix_peak in [max(mix_figures.loudness.true_peak_dbtp)]
-        ]
-        outputs += [
-            (
-                "master",
-                m.path,
-                m.description,
-                m.figures.loudness.integrated_lufs if m.figures else None,
-                max(m.figures.loudness.true_peak_dbtp) if m.figures else None,
-            )
-            for m in masters
-        ]
-        outputs += [("report", path, "QC report", None, None) for path in report_files]
+        outputs = [("mix", d.path, d.description, mix_figures) for d in files]
+        outputs += [("master", m.path, m.description, m.figures) for m in masters]
+        outputs += [("report", path, "QC report", None) for path in report_files]
         manifest = write_manifest(build_manifest(session, stages, outputs), out_dir)
     except BaseException:
         if created and not any(out_dir.iterdir()):
