@@ -22,7 +22,7 @@ from render import __version__
 from render.errors import EXIT_OK, EXIT_QC_FAILURE, EXIT_VERIFY_MISMATCH, RenderError
 from render.memory import tune_allocator
 from render.pipeline import RenderResult, render_session, report_outputs, verify_session
-from render.report.terminal import print_report, progress, shown
+from render.report.terminal import lufs, print_report, progress, shown
 from render.session import LoadOptions, load_session
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -208,14 +208,14 @@ def print_render(
         f"{result.session.title} ({session_path})",
         f"  tracks  {len(result.tracks)} heard: {', '.join(result.tracks)}",
         f"  length  {result.duration_s:.3f} s at {result.session.sample_rate} Hz",
-        f"  mix     {_lufs(mix.integrated_lufs)} integrated, sample peak "
+        f"  mix     {lufs(mix.integrated_lufs)} integrated, sample peak "
         f"{max(mix.sample_peak_dbfs):.1f} dBFS",
     ]
     if (mastered := result.master) is not None:
         goal = result.report.target_lufs
         aim = f" (target {goal:g})" if goal is not None else ""
         lines.append(
-            f"  master  {_lufs(mastered.loudness_lufs)} integrated{aim}, "
+            f"  master  {lufs(mastered.loudness_lufs)} integrated{aim}, "
             f"{mastered.gain_db:+.1f} dB into the limiter, "
             f"{mastered.limiting_db:.1f} dB peak limiting"
         )
@@ -224,7 +224,7 @@ def print_render(
         if file.figures is not None:
             loudness = file.figures.loudness
             lines.append(
-                f"          as written: {_lufs(loudness.integrated_lufs, 2)}, "
+                f"          as written: {lufs(loudness.integrated_lufs, 2)}, "
                 f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP"
             )
         lines += [f"          corrected: {correction}" for correction in file.corrections]
@@ -232,7 +232,3 @@ def print_render(
     lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
     console.print("\n".join(lines), highlight=False, markup=False)
     print_report(console, result.report, result.report_files)
-
-
-def _lufs(value: float, digits: int = 1) -> str:
-    return f"{value:.{digits}f} LUFS" if math.isfinite(value) else "silent"

@@ -4,7 +4,7 @@ sensible defaults, into a report object (data only; ``render.report`` words it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,6 +16,11 @@ from render.translation import DeviceFigures
 
 Status = Literal["pass", "warn", "fail"]
 STATUS_ORDER: tuple[Status, ...] = ("pass", "warn", "fail")
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    """The worst of ``statuses`` ("pass" when there are none)."""
+    return max(statuses, key=STATUS_ORDER.index, default="pass")
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class Report:
     @property
     def status(self) -> Status:
         """The worst verdict of all checks ("pass" when there are none)."""
-        return max((c.status for c in self.checks), key=STATUS_ORDER.index, default="pass")
+        return worst(check.status for check in self.checks)
 
 
 # --- the checks ------------------------------------------------------------------------------

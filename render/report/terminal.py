@@ -17,7 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from render.qc import Report
+from render.qc import Report, worst
 
 STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
@@ -31,15 +31,14 @@ def print_report(console: Console, report: Report, written: tuple[Path, ...]) ->
     for file in report.files:
         figures = file.analysis
         loudness = figures.loudness
-        verdicts = [c.status for c in report.checks if c.file == file.path.name]
-        worst = max(verdicts, key=("pass", "warn", "fail").index, default="pass")
+        verdict = worst(c.status for c in report.checks if c.file == file.path.name)
         table.add_row(
             file.path.name,
-            _lufs(loudness.integrated_lufs),
+            lufs(loudness.integrated_lufs),
             f"{loudness.loudness_range_lu:.1f} LU",
             f"{max(loudness.true_peak_dbtp):+.2f} dBTP",
             f"{figures.plr_db:.1f} dB" if math.isfinite(figures.plr_db) else "-",
-            Text(worst, style=STYLES[worst]),
+            Text(verdict, style=STYLES[verdict]),
         )
     console.print(Text(f"  QC      {report.status}", style=STYLES[report.status]))
     console.print(Padding(table, (0, 0, 0, 2), expand=False))
@@ -88,5 +87,6 @@ def shown(path: Path) -> str:
     return path.as_posix() if relative.startswith("..") else relative
 
 
-def _lufs(value: float, digits: int = 1) -> str:
+def lufs(value: float, digits: int = 1) -> str:
+    """A loudness for people: ``-14.0 LUFS``, or ``silent`` for no loudness."""
     return f"{value:.{digits}f} LUFS" if math.isfinite(value) else "silent"
