@@ -25,6 +25,7 @@ import soundfile
 
 from render import __version__, audio_io
 from render.analysis import Analysis
+from render.report.json_report import json_number
 from render.session.model import Output, Reverb, Session
 
 FORMAT = "render-manifest/1"
@@ -92,8 +93,8 @@ def build_manifest(
                 "sha256": file_sha256(path),
                 "size_bytes": path.stat().st_size,
                 "format": description,
-                "integrated_lufs": _finite(figures and figures.loudness.integrated_lufs),
-                "true_peak_dbtp": _finite(figures and max(figures.loudness.true_peak_dbtp)),
+                "integrated_lufs": json_number(figures and figures.loudness.integrated_lufs),
+                "true_peak_dbtp": json_number(figures and max(figures.loudness.true_peak_dbtp)),
             }
             for role, path, description, figures in outputs
         ],
@@ -201,10 +202,6 @@ def _relative(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return path.name  # outside the session's folder: its name, never a machine's path
-
-
-def _finite(value: float | None) -> float | None:
-    return round(value, 3) if value is not None and math.isfinite(value) else None
 
 
 def _version(name: str) -> str:

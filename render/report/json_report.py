@@ -27,12 +27,12 @@ def report_json(report: Report) -> str:
         "session": report.session.as_posix(),
         "status": report.status,
         "target": {
-            "integrated_lufs": _number(report.target_lufs),
-            "true_peak_dbtp": _number(report.ceiling_dbtp),
-            "lra_min_lu": _number(report.lra_window_lu[0] if report.lra_window_lu else None),
-            "lra_max_lu": _number(report.lra_window_lu[1] if report.lra_window_lu else None),
+            "integrated_lufs": json_number(report.target_lufs),
+            "true_peak_dbtp": json_number(report.ceiling_dbtp),
+            "lra_min_lu": json_number(report.lra_window_lu[0] if report.lra_window_lu else None),
+            "lra_max_lu": json_number(report.lra_window_lu[1] if report.lra_window_lu else None),
         },
-        "limiting_db": _number(report.limiting_db),
+        "limiting_db": json_number(report.limiting_db),
         "checks": [
             {
                 "name": check.name,
@@ -58,45 +58,45 @@ def _file(file: FileReport) -> dict[str, Any]:
         "file": file.path.name,
         "description": file.description,
         "corrections": list(file.corrections),
-        "duration_s": _number(figures.duration_s),
+        "duration_s": json_number(figures.duration_s),
         "sample_rate_hz": figures.sample_rate,
-        "integrated_lufs": _number(loudness.integrated_lufs),
-        "loudness_range_lu": _number(loudness.loudness_range_lu),
-        "max_momentary_lufs": _number(loudness.max_momentary_lufs),
-        "max_short_term_lufs": _number(loudness.max_short_term_lufs),
-        "true_peak_dbtp": [_number(v) for v in loudness.true_peak_dbtp],
-        "sample_peak_dbfs": [_number(v) for v in loudness.sample_peak_dbfs],
-        "plr_db": _number(figures.plr_db),
-        "dc_offset": [_number(v, 9) for v in figures.dc_offset],
-        "correlation": _number(figures.correlation),
-        "min_correlation_400ms": _number(figures.min_correlation_400ms),
-        "mono_fold_drop_lu": _number(figures.mono_fold_drop_lu),
+        "integrated_lufs": json_number(loudness.integrated_lufs),
+        "loudness_range_lu": json_number(loudness.loudness_range_lu),
+        "max_momentary_lufs": json_number(loudness.max_momentary_lufs),
+        "max_short_term_lufs": json_number(loudness.max_short_term_lufs),
+        "true_peak_dbtp": [json_number(v) for v in loudness.true_peak_dbtp],
+        "sample_peak_dbfs": [json_number(v) for v in loudness.sample_peak_dbfs],
+        "plr_db": json_number(figures.plr_db),
+        "dc_offset": [json_number(v, 9) for v in figures.dc_offset],
+        "correlation": json_number(figures.correlation),
+        "min_correlation_400ms": json_number(figures.min_correlation_400ms),
+        "mono_fold_drop_lu": json_number(figures.mono_fold_drop_lu),
         "clipped_runs": [
-            {"channel": run.channel, "start_s": _number(run.start_s, 4), "samples": run.samples}
+            {"channel": run.channel, "start_s": json_number(run.start_s, 4), "samples": run.samples}
             for run in figures.clipped_runs
         ],
         "true_peak_overs": [
             {
                 "channel": over.channel,
-                "start_s": _number(over.start_s, 4),
-                "end_s": _number(over.end_s, 4),
-                "true_peak_dbtp": _number(over.true_peak_dbtp),
+                "start_s": json_number(over.start_s, 4),
+                "end_s": json_number(over.end_s, 4),
+                "true_peak_dbtp": json_number(over.true_peak_dbtp),
             }
             for over in figures.true_peak_overs
         ],
-        "leading_silence_s": _number(figures.leading_silence_s, 4),
-        "trailing_silence_s": _number(figures.trailing_silence_s, 4),
+        "leading_silence_s": json_number(figures.leading_silence_s, 4),
+        "trailing_silence_s": json_number(figures.trailing_silence_s, 4),
         "octave_bands": [
-            {"centre_hz": centre, "level_db": _number(level)}
+            {"centre_hz": centre, "level_db": json_number(level)}
             for centre, level in zip(figures.octave_bands_hz, figures.octave_levels_db, strict=True)
         ],
         "devices": [
             {
                 "device": device.device,
-                "loudness_lufs": _number(device.loudness_lufs),
-                "loudness_change_lu": _number(device.loudness_change_lu),
-                "low_end_retained_db": _number(device.low_end_retained_db),
-                "vocal_range_retained_db": _number(device.vocal_range_retained_db),
+                "loudness_lufs": json_number(device.loudness_lufs),
+                "loudness_change_lu": json_number(device.loudness_change_lu),
+                "low_end_retained_db": json_number(device.low_end_retained_db),
+                "vocal_range_retained_db": json_number(device.vocal_range_retained_db),
             }
             for device in file.devices
         ],
@@ -105,7 +105,7 @@ def _file(file: FileReport) -> dict[str, Any]:
     }
 
 
-def _number(value: float | None, digits: int = 3) -> float | None:
+def json_number(value: float | None, digits: int = 3) -> float | None:
     """``value`` rounded for a stable, readable file; ``None`` for no value or ±inf (a
     level of silence) and NaN."""
     if value is None or not math.isfinite(value):
@@ -115,4 +115,4 @@ def _number(value: float | None, digits: int = 3) -> float | None:
 
 def _series(values: np.ndarray) -> list[float | None]:
     """A loudness series, 0.01 LU resolution (the meter's own is 0.1 LU by R 128)."""
-    return [_number(v, 2) for v in values.tolist()]
+    return [json_number(v, 2) for v in values.tolist()]
