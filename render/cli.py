@@ -19,7 +19,9 @@ from types import FrameType
 from rich.console import Console
 
 from render import __version__
+from render.cache import parse_size
 from render.errors import EXIT_OK, EXIT_QC_FAILURE, EXIT_VERIFY_MISMATCH, RenderError
+from render.incremental import DEFAULT_MAX_BYTES, Account, CacheOptions
 from render.memory import tune_allocator
 from render.pipeline import RenderResult, render_session, report_outputs, verify_session
 from render.report.terminal import lufs, print_report, progress, shown
@@ -107,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="tracks rendered at once (default: the number of CPU cores); "
         "the output is identical for every N",
     )
+    caching = parser.add_mutually_exclusive_group()
+    caching.add_argument(
+        "--cache",
+        metavar="DIR",
+        type=Path,
+        help="keep the render cache in DIR (default: .render-cache/ beside each session)",
+    )
+    caching.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="render every stage and neither read nor write the render cache",
+    )
+    parser.add_argument(
+        "--cache-max",
+        metavar="SIZE",
+        type=_size,
+        default=DEFAULT_MAX_BYTES,
+        help="bound the cache to SIZE (like 2GB or 500MB; default 4GB), dropping the least "
+        "recently used entries",
+    )
     parser.add_argument(
         "--allow-outside-paths",
         action="store_true",
@@ -124,6 +146,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,7 +215,8 @@ def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> 
         if args.report_only:
             report, written = report_outputs(session, stage)
         else:
-            result = render_session(session, args.jobs, stage)
+            caching = CacheOptions(not args.no_cache, args.cache, args.cache_max)
+            result = render_session(session, args.jobs, stage, caching)
             report, written = result.report, result.report_files
     if not args.quiet:
         if args.report_only:
@@ -228,7 +258,34 @@ def print_render(
                 f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP"
             )
         lines += [f"          corrected: {correction}" for correction in file.corrections]
+    lines += _cache_lines(result.account)
     speed = result.duration_s / elapsed_s if elapsed_s > 0 else math.inf
     lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
     console.print("\n".join(lines), highlight=False, markup=False)
     print_report(console, result.report, result.report_files)
+
+
+def _cache_lines(account: Account) -> list[str]:
+    """What came from the render cache and what ran, grouped by the reason it ran."""
+    if not account.rendered:
+        return ["  cache   everything reused: nothing changed since it was cached"]
+    if not account.reused and all(reason == "new" for _, reason in account.rendered):
+        return ["  cache   everything rendered (new to the cache)"]
+    if not any(reason for _, reason in account.rendered):
+        return []  # no cache in use
+    lines = []
+    if account.reused:
+        tracks = sum(name.startswith("tracks.") for name in account.reused)
+        buses = sum(name.startswith("buses.") for name in account.reused)
+        others = [n for n in account.reused if not n.startswith(("tracks.", "buses."))]
+        parts = [f"{tracks} track{'s' * (tracks != 1)}"] if tracks else []
+        parts += [f"{buses} bus{'es' * (buses != 1)}"] if buses else []
+        lines.append(f"  cache   reused {', '.join(parts + others)}")
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in account.rendered:
+        by_reason.setdefault(reason, []).append(name)
+    label = "  cache   rendered" if not lines else "          rendered"
+    for reason, names in by_reason.items():
+        lines.append(f"{label} {', '.join(names)}: {reason}")
+        label = "                  "
+    return lines
