@@ -296,7 +296,9 @@ class InputDigests:
         return digest
 
     def save(self) -> None:
+        """Write what was learnt, forgetting files that are gone."""
         if self.path is not None and self.changed:
+            self.known = {name: v for name, v in self.known.items() if os.path.exists(name)}
             _write_atomic(self.path, json.dumps(self.known, sort_keys=True).encode())
             self.changed = False
 

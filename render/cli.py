@@ -267,6 +267,8 @@ def print_render(
 
 def _cache_lines(account: Account) -> list[str]:
     """What came from the render cache and what ran, grouped by the reason it ran."""
+    if account.note is not None:
+        return [f"  cache   {account.note}"]
     if not account.rendered:
         return ["  cache   everything reused: nothing changed since it was cached"]
     if not account.reused and all(reason == "new" for _, reason in account.rendered):

@@ -51,6 +51,7 @@ class Account:
 
     reused: list[str] = field(default_factory=list)
     rendered: list[tuple[str, str]] = field(default_factory=list)  # (stage, why)
+    note: str | None = None  # why the default cache was not used
 
 
 class Incremental:
@@ -59,19 +60,23 @@ class Incremental:
     def __init__(self, session: Session, options: CacheOptions) -> None:
         self.session = session
         self.cache: Cache | None = None
+        self.account = Account()
         root = None
         if options.enabled:
             root = options.folder or session.path.parent / DEFAULT_DIR
             try:
                 self.cache = Cache(root, options.max_bytes)
-            except OSError as e:
-                raise OutputError(
-                    f"{root}: cannot use this folder as the render cache ({e.strerror}); "
-                    "expected a writable folder: pass --cache DIR or --no-cache"
-                ) from e
+            except (OSError, OutputError) as e:
+                reason = e.strerror if isinstance(e, OSError) else "not writable"
+                if options.folder is not None:  # asked for by name: its absence is an error
+                    raise OutputError(
+                        f"{root}: cannot use this folder as the render cache ({reason}); "
+                        "expected a writable folder: pass another --cache DIR or --no-cache"
+                    ) from e
+                self.account.note = f"not used: {root} cannot be written ({reason})"
+                root = None
         self.digests = InputDigests(root)
         self.keys = Keys(session, self.digests)
-        self.account = Account()
         self._record_path = None if root is None else root / "renders" / _record_name(session)
         self._before = self._read_record()
         self._stages: dict[str, Ingredients] = {}

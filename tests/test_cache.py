@@ -272,3 +272,23 @@ def test_a_full_disk_while_writing_from_the_cache_is_one_line(
     error = capsys.readouterr().err
     assert error == f"{out / 'mix.wav'}: cannot write (No space left on device)\n"
     assert not out.exists()
+
+
+def test_an_unwritable_default_cache_is_skipped_but_a_named_one_is_an_error(
+    session_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session folder where no cache can be made (read-only, or a file in the way) still
+    renders, and the summary says the cache was not used; a --cache DIR that cannot be used
+    is the user's mistake and fails with one line."""
+    from render.cli import main
+
+    (session_dir / ".render-cache").write_text("not a folder")
+    result = render(session_dir, "out", CacheOptions())
+    assert result.account.note is not None and "cannot be written" in result.account.note
+    assert hashes(session_dir / "out") == cold(session_dir)
+    blocked = session_dir / ".render-cache"
+    command = [str(session_dir / "session.yaml"), "--quiet", "--cache", str(blocked)]
+    assert main(command) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"{blocked}: cannot use this folder as the render cache")
+    assert len(error.splitlines()) == 1
