@@ -69,16 +69,51 @@ class Blocks:
     arrays: int
 
 
-class Entry:
-    """An entry that passed every check: its object, and its audio read block by block."""
+class DamagedEntry(Exception):
+    """An entry whose audio failed its CRC while it was being served: it has been deleted;
+    whatever was made from it must be made again without it."""
 
-    def __init__(self, path: Path, value: Any, blocks: Blocks | None, handle: Any) -> None:
+
+class Entry:
+    """An entry whose trailer and object passed every check: its object, and its audio
+    blocks, checked against their CRC as they are served in order (one pass over the file
+    instead of two), or all at once before the first block served out of order."""
+
+    def __init__(
+        self, path: Path, value: Any, blocks: Blocks | None, handle: Any, blocks_crc: int | None
+    ) -> None:
         self.path, self.value, self.blocks, self._handle = path, value, blocks, handle
+        self._expected = blocks_crc  # None: checked already
+        self._crc = 0
+        self._next = 0  # the next block to read in order
+
+    def block(self, offset: int, n: int) -> np.ndarray:
+        """The recorded arrays of the block at ``offset`` of ``n`` samples, as
+        ``float64[arrays, channels, n]``; raises ``DamagedEntry`` if the audio is damaged."""
+        layout = self.blocks
+        assert layout is not None
+        index = self._next
+        in_order = index < len(layout.offsets) and self._expected is not None
+        if in_order and (layout.offsets[index], layout.lengths[index]) == (offset, n):
+            out = np.empty((layout.arrays, layout.channels, n))
+            self._handle.seek(
+                len(MAGIC) + 8 * layout.channels * layout.arrays * sum(layout.lengths[:index])
+            )
+            if self._handle.readinto(out.data) != out.nbytes:
+                self._damaged()
+            self._crc = zlib.crc32(out.data, self._crc)
+            self._next += 1
+            if self._next == len(layout.offsets) and self._crc != self._expected:
+                self._damaged()
+            return out
+        self._check_all()
+        return np.stack([self.read(offset, n, array) for array in range(layout.arrays)])
 
     def read(self, offset: int, n: int, array: int = 0) -> np.ndarray:
         """Samples ``[offset, offset + n)`` of recorded array ``array`` (0: the first
         recorded per block), as a fresh ``float64[channels, n]`` array (zeros where no
-        block lies)."""
+        block lies); the entry is checked whole first."""
+        self._check_all()
         assert self.blocks is not None
         layout = self.blocks
         out = np.zeros((layout.channels, n))
@@ -97,6 +132,20 @@ class Entry:
     def close(self) -> None:
         self._handle.close()
 
+    def _check_all(self) -> None:
+        if self._expected is None:
+            return
+        assert self.blocks is not None
+        self._handle.seek(len(MAGIC))
+        if _crc_of(self._handle, _audio_bytes(self.blocks)) != self._expected:
+            self._damaged()
+        self._expected = None
+
+    def _damaged(self) -> None:
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+        raise DamagedEntry(self.path.name)
+
 
 class Cache:
     """The entries in ``root``, bounded to ``max_bytes`` by least-recent use."""
@@ -110,22 +159,23 @@ class Cache:
             _write_atomic(tag, CACHEDIR_TAG.encode())
         audio_io.remove_stale_partials(self.entries)  # left by writers killed outright
 
-    def open(self, key: str) -> Entry | None:
-        """The entry ``key`` if it is there and whole; a damaged one is deleted."""
+    def open(self, key: str, *, lazy: bool = False) -> Entry | None:
+        """The entry ``key`` if it is there and whole; a damaged one is deleted. With
+        ``lazy``, its audio blocks are checked as they are served (``Entry.block``)."""
         path = self._path(key)
         try:
             handle = open(path, "rb")  # noqa: SIM115  (the Entry owns and closes it)
         except FileNotFoundError:
             return None
         try:
-            value, blocks = _check(handle)
+            value, blocks, blocks_crc = _check(handle, lazy)
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):
             handle.close()
             path.unlink(missing_ok=True)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # least-recently-used order
-        return Entry(path, value, blocks, handle)
+        return Entry(path, value, blocks, handle, blocks_crc)
 
     def has(self, key: str) -> bool:
         """Whether an entry ``key`` is there (``open`` checks that it is whole)."""
@@ -190,6 +240,7 @@ class Writer:
 
     def __init__(self, file: Any) -> None:
         self.file = file
+        self.blocks_crc = 0
         self.crc = 0
         self.offsets: list[int] = []
         self.lengths: list[int] = []
@@ -205,7 +256,7 @@ class Writer:
         assert self.shape == (channels, len(arrays))
         for x in arrays:
             data = np.ascontiguousarray(x, dtype=np.float64).data
-            self.crc = zlib.crc32(data, self.crc)
+            self.blocks_crc = zlib.crc32(data, self.blocks_crc)
             self.file.write(data)
         self.offsets.append(offset)
         self.lengths.append(n)
@@ -226,15 +277,23 @@ class Writer:
         if self.shape is not None:
             blocks = Blocks(tuple(self.offsets), tuple(self.lengths), *self.shape)
         trailer = pickle.dumps(
-            {"value": pickled, "buffers": sizes, "blocks": blocks, "crc": self.crc}, protocol=5
+            {
+                "value": pickled,
+                "buffers": sizes,
+                "blocks": blocks,
+                "blocks_crc": self.blocks_crc,
+                "crc": self.crc,
+            },
+            protocol=5,
         )
         self.file.write(trailer)
         self.file.write(_TAIL.pack(len(trailer), zlib.crc32(trailer)))
         self.finished = True
 
 
-def _check(handle: Any) -> tuple[Any, Blocks | None]:
-    """The object and block layout of an entry file, after every integrity check."""
+def _check(handle: Any, lazy: bool) -> tuple[Any, Blocks | None, int | None]:
+    """The object and block layout of an entry file after every integrity check, and the
+    CRC its audio blocks must have if ``lazy`` left them unchecked (else None)."""
     size = os.fstat(handle.fileno()).st_size
     if size < len(MAGIC) + _TAIL.size or handle.read(len(MAGIC)) != MAGIC:
         raise ValueError("not a cache entry")
@@ -249,24 +308,40 @@ def _check(handle: Any) -> tuple[Any, Blocks | None]:
         raise ValueError("damaged trailer")
     fields = pickle.loads(trailer)
     blocks: Blocks | None = fields["blocks"]
-    audio = 0 if blocks is None else sum(blocks.lengths) * blocks.channels * blocks.arrays * 8
+    audio = 0 if blocks is None else _audio_bytes(blocks)
     if payload_end - len(MAGIC) != audio + sum(fields["buffers"]):
         raise ValueError("truncated payload")
     handle.seek(len(MAGIC))
-    crc, left = 0, audio
-    while left:  # the blocks are read when served; here only checked
-        chunk = handle.read(min(_CHUNK, left))
-        crc = zlib.crc32(chunk, crc)
-        left -= len(chunk)
-    buffers = []
+    if not lazy and _crc_of(handle, audio) != fields["blocks_crc"]:
+        raise ValueError("damaged audio")
+    handle.seek(len(MAGIC) + audio)
+    buffers, crc = [], 0
     for buffer_size in fields["buffers"]:
         buffer = bytearray(buffer_size)
         handle.readinto(buffer)
         crc = zlib.crc32(buffer, crc)
         buffers.append(buffer)
     if crc != fields["crc"]:
-        raise ValueError("damaged payload")
-    return pickle.loads(fields["value"], buffers=buffers), blocks
+        raise ValueError("damaged object")
+    value = pickle.loads(fields["value"], buffers=buffers)
+    return value, blocks, fields["blocks_crc"] if lazy and blocks is not None else None
+
+
+def _audio_bytes(blocks: Blocks) -> int:
+    return sum(blocks.lengths) * blocks.channels * blocks.arrays * 8
+
+
+def _crc_of(handle: Any, size: int) -> int:
+    """The CRC-32 of the next ``size`` bytes of ``handle`` (fewer if it ends first: the
+    entry is then damaged, and the CRC says so)."""
+    crc = 0
+    while size > 0:
+        chunk = handle.read(min(_CHUNK, size))
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        size -= len(chunk)
+    return crc
 
 
 class InputDigests:

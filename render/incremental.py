@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from render import audio_io
-from render.cache import Cache, InputDigests
+from render.cache import Cache, DamagedEntry, InputDigests
 from render.deliver import Delivered
 from render.errors import OutputError
 from render.graph import RenderPlan
@@ -120,8 +120,13 @@ class Incremental:
 
         def from_strips() -> T:
             assert self.cache is not None
-            with StripCache(self.cache, stages, plan) as strips:
-                made = render(strips)
+            while True:
+                try:
+                    with StripCache(self.cache, stages, plan) as strips:
+                        made = render(strips)
+                    break
+                except DamagedEntry:  # deleted: render again, that strip rendered anew
+                    continue
             self.account.reused += [stages[name].name for name in strips.entries]
             for name in strips.rendered:
                 self._ran(stages[name])

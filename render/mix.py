@@ -160,7 +160,9 @@ class _Mixer:
         placed[:, at : at + end - begin] *= clip.gains(begin, end)
         output = self._strip(node, placed)
         if (recording := self.recording(node)) is not None:
-            recording.append(0, output)
+            for offset in range(0, self.plan.length, BLOCK):  # as it is served: in blocks
+                pre = None if output.pre is None else output.pre[:, offset : offset + BLOCK]
+                recording.append(offset, StripOutput(pre, output.post[:, offset : offset + BLOCK]))
             recording.finish()
         return output
 

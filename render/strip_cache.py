@@ -22,12 +22,11 @@ class CachedStrip:
 
     def __init__(self, entry: Entry) -> None:
         self.entry = entry
-        assert entry.blocks is not None
-        self.has_pre = entry.blocks.arrays == 2
 
     def block(self, offset: int, n: int) -> StripOutput:
-        pre = self.entry.read(offset, n, 1) if self.has_pre else None
-        return StripOutput(pre, self.entry.read(offset, n, 0))
+        """The block at ``offset``; raises ``DamagedEntry`` where the entry fails its CRC."""
+        arrays = self.entry.block(offset, n)
+        return StripOutput(arrays[1] if len(arrays) == 2 else None, arrays[0])
 
     def close(self) -> None:
         self.entry.close()
@@ -61,7 +60,7 @@ class StripCache:
             self.needed = needed_strips(plan, present)
             damaged = set()
             for name in sorted(self.needed & present - set(self.entries)):
-                entry = cache.open(stages[name].key)
+                entry = cache.open(stages[name].key, lazy=True)
                 if entry is None or entry.blocks is None:
                     damaged.add(name)
                 else:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from render.cache import Cache, InputDigests, file_sha256, parse_size
+from render.cache import MAGIC, Cache, DamagedEntry, InputDigests, file_sha256, parse_size
 from render.incremental import CacheOptions
 from render.pipeline import NO_CACHE, RenderResult, render_session
 from render.session import LoadOptions, load_session
@@ -136,7 +136,7 @@ def test_a_damaged_entry_is_rendered_again_never_used(session_dir: Path) -> None
     )
 
 
-def test_entries_round_trip_and_reject_truncation(tmp_path: Path) -> None:
+def test_entries_round_trip_and_reject_damage(tmp_path: Path) -> None:
     cache = Cache(tmp_path, 10**9)
     blocks = [np.arange(10.0).reshape(2, 5), np.arange(10.0, 16.0).reshape(2, 3)]
     with cache.writer("k" * 64) as writer:
@@ -152,9 +152,25 @@ def test_entries_round_trip_and_reject_truncation(tmp_path: Path) -> None:
         assert np.array_equal(entry.read(offset, n), expected)
         assert np.array_equal(entry.read(offset, n, 1), -expected)
     entry.close()
+    lazy = cache.open("k" * 64, lazy=True)  # checked as served, in order
+    assert lazy is not None
+    assert np.array_equal(lazy.block(0, 5), np.stack([blocks[0], -blocks[0]]))
+    assert np.array_equal(lazy.block(5, 3), np.stack([blocks[1], -blocks[1]]))
+    lazy.close()
     path = tmp_path / "entries" / ("k" * 64)
-    path.write_bytes(path.read_bytes()[:-20])
-    assert cache.open("k" * 64) is None and not path.exists()
+    data = bytearray(path.read_bytes())
+    data[len(MAGIC) + 8 * 12] ^= 1  # a bit of the second block's audio
+    path.write_bytes(bytes(data))
+    damaged = cache.open("k" * 64, lazy=True)
+    assert damaged is not None  # its trailer and object are whole
+    damaged.block(0, 5)
+    with pytest.raises(DamagedEntry):
+        damaged.block(5, 3)
+    assert not path.exists()
+    cache.store("t" * 64, {"figure": 2.5})
+    truncated = tmp_path / "entries" / ("t" * 64)
+    truncated.write_bytes(truncated.read_bytes()[:-20])
+    assert cache.open("t" * 64) is None and not truncated.exists()
 
 
 def test_an_unfinished_or_failed_writer_leaves_nothing(tmp_path: Path) -> None:
