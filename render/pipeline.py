@@ -12,14 +12,16 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from render import audio_io
 from render.analysis import analyse
 from render.deliver import Ceiling, Delivered, deliver, describe
 from render.errors import OutputError
 from render.manifest import NAME as MANIFEST
 from render.manifest import Difference, audio_sha256, build_manifest, compare, write_manifest
-from render.master import Master, master
-from render.mix import render_mix
+from render.master import Master, MasterPlan, limiter_input, master, plan_master
+from render.mix import Mix, render_mix
 from render.qc import FileReport, Report, assess
 from render.report.html import render_html
 from render.report.json_report import report_json
@@ -213,3 +215,11 @@ def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:
 
 def _name(deliverable: Deliverable, default_stem: str) -> str:
     return output_file_name(deliverable.name, default_stem, deliverable.format)
+
+
+def premaster(session: Session, jobs: int) -> tuple[Mix, MasterPlan, np.ndarray]:
+    """The mix of ``session`` and its mastering chain up to the final limiter: what an album
+    measures before it knows every song's loudness goal (``master.master_at`` finishes it)."""
+    mix = render_mix(session, jobs)
+    plan = plan_master(session)
+    return mix, plan, limiter_input(plan, mix.audio, session)
