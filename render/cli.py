@@ -253,6 +253,14 @@ def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed
             )
             lines.append(f"      wrote {shown(file.path)}{figures}")
             lines += [f"            corrected: {c}" for c in file.corrections]
+    if (album_file := result.album_file) is not None:
+        written = album_file.written
+        loudness = written.figures.loudness  # type: ignore[union-attr]  # verified
+        lines.append(
+            f"  album   {shown(written.path)} ({written.description}): "
+            f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP; CUE sheet {shown(album_file.cue)}"
+        )
+        lines += [f"          corrected: {c}" for c in written.corrections]
     speed = duration_s / elapsed_s if elapsed_s > 0 else math.inf
     lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
     console.print("\n".join(lines), highlight=False, markup=False)

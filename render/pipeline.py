@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -71,13 +71,7 @@ def render_session(
             devices = translate(mastered.audio, rate)
         notes += mastered.notes
     out_dir = session.output.dir
-    created = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
-    audio_io.remove_stale_partials(out_dir)  # left by a render that was killed outright
-    try:
+    with output_folder(out_dir):
         files: list[Delivered] = []
         for d in session.output.mix:
             with stage(_name(d, "mix")):
@@ -125,10 +119,6 @@ def render_session(
         outputs += [("master", m.path, m.description, m.figures) for m in masters]
         outputs += [("report", path, "QC report", None) for path in report_files]
         manifest = write_manifest(build_manifest(session, stages, outputs), out_dir)
-    except BaseException:
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        raise
     return RenderResult(
         session=session,
         tracks=mix.tracks,
@@ -139,6 +129,24 @@ def render_session(
         report_files=report_files,
         manifest=manifest,
     )
+
+
+@contextmanager
+def output_folder(out_dir: Path) -> Iterator[Path]:
+    """``out_dir``, created if need be and cleared of the temporaries of a render that was
+    killed outright; removed again if this render created it and fails before writing."""
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
+    audio_io.remove_stale_partials(out_dir)
+    try:
+        yield out_dir
+    except BaseException:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
 
 
 def report_outputs(

@@ -1,14 +1,14 @@
 """An album end to end: every song rendered (in parallel processes), album loudness, the
-track files, the continuous album file with its CUE sheet, the album QC report.
+track files, the continuous album file with its CUE sheet.
 
 Songs run in worker processes, ``jobs`` at a time (with one job, in this process); each is a
 pure function of its arguments, so the bytes written do not depend on ``jobs``. A song that
 fails does not stop the others: every song's files are either complete or absent (each is
 written to a temporary name and renamed), and the first failing song's error, in running
-order, fails the album after the others have finished. In mode track each song is written as soon
-as it is rendered; in mode album no song is written before every song has been measured
-(the offset depends on all of them), so a failing song leaves the previous outputs as
-they were.
+order, fails the album after the others have finished. In mode track each song is written as
+soon as it is rendered; in mode album no song is written before every song has been
+measured (the offset depends on all of them), so a failing song leaves the previous outputs
+as they were.
 """
 
 from __future__ import annotations
@@ -18,17 +18,34 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from render import audio_io
 from render.album import songs
+from render.album.cue import cue_sheet
 from render.album.loudness import song_goals
 from render.album.model import Album
-from render.album.songs import Finished, Level
+from render.album.sequence import Placement, SequenceError, assemble, place
+from render.album.songs import Finished, Level, SongJob
+from render.deliver import Ceiling, Delivered, deliver, relimit
 from render.errors import OutputError, RenderError
-from render.pipeline import Stage
+from render.pipeline import Stage, output_folder
+from render.session.build import seed_from_title
+from render.session.checks import master_file_stem, output_file_name
+
+
+@dataclass(frozen=True)
+class AlbumFile:
+    """The continuous album file, its CUE sheet, and where each song begins in it."""
+
+    written: Delivered
+    cue: Path
+    placements: tuple[Placement, ...]  # samples at the render rate
+    sample_rate: int  # the file's
 
 
 @dataclass(frozen=True)
@@ -38,51 +55,94 @@ class AlbumResult:
     album: Album
     levels: tuple[Level, ...]
     songs: tuple[Finished, ...]
+    album_file: AlbumFile | None
 
 
 def render_album(album: Album, jobs: int, stage: Stage = lambda name: nullcontext()) -> AlbumResult:
     """Render every song of ``album``, bring them to album loudness, write the deliverables."""
-    out_dir = album.out_dir
-    created = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
-    audio_io.remove_stale_partials(out_dir)
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="render-album-") as scratch,
-            _workers(min(jobs, len(album.songs))) as pool,
-            ExitStack() as lines,
-        ):
-            song_lines = [
-                lines.enter_context(ExitStack()) for _ in album.songs
-            ]  # one progress line per song, closed when its files are written
-            for song, line in zip(album.songs, song_lines, strict=True):
-                line.enter_context(stage(f"{song.number:02d} {song.title}"))
-            jobs_ = [songs.song_job(album, song, Path(scratch)) for song in album.songs]
-            gains_db = [song.gain_db for song in album.songs]
-            goal = album.target.integrated_lufs
-            assert goal is not None  # the album checks require one
+    with (
+        output_folder(album.out_dir),
+        tempfile.TemporaryDirectory(prefix="render-album-") as scratch,
+    ):
+        jobs_ = [songs.song_job(album, song, Path(scratch)) for song in album.songs]
+        levels, finished = _render_songs(album, jobs_, jobs, stage)
+        album_file = None
+        if album.album_file is not None:
+            with stage("album file"):
+                album_file = _write_album_file(album, finished, Path(scratch))
+    return AlbumResult(album, levels, finished, album_file)
 
-            def finish(goals: Sequence[float], work: Callable[..., Any]) -> list[Any]:
-                arguments = [
-                    (job, g, album.tracks, out_dir) for job, g in zip(jobs_, goals, strict=True)
-                ]
-                return _run(pool, work, arguments, lambda index: song_lines[index].close())
 
-            if album.mode == "track":
-                goals = song_goals("track", goal, [], gains_db)
-                levels, finished = zip(*finish(goals, songs.measure_and_finish), strict=True)
-            else:
-                levels = _run(pool, songs.measure, [(job,) for job in jobs_])
-                own = [level.loudness_lufs for level in levels]
-                finished = finish(song_goals("album", goal, own, gains_db), songs.finish)
-    except BaseException:
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        raise
-    return AlbumResult(album, tuple(levels), tuple(finished))
+def _render_songs(
+    album: Album, jobs_: list[SongJob], jobs: int, stage: Stage
+) -> tuple[tuple[Level, ...], tuple[Finished, ...]]:
+    """Every song measured and finished at its album goal; one progress line per song, done
+    when its files are written."""
+    goal = album.target.integrated_lufs
+    assert goal is not None  # the album checks require one
+    gains_db = [song.gain_db for song in album.songs]
+    with _workers(min(jobs, len(album.songs))) as pool, ExitStack() as lines:
+        song_lines = [lines.enter_context(ExitStack()) for _ in album.songs]
+        for song, line in zip(album.songs, song_lines, strict=True):
+            line.enter_context(stage(f"{song.number:02d} {song.title}"))
+
+        def finish(goals: Sequence[float], work: Callable[..., Any]) -> list[Any]:
+            arguments = [
+                (job, g, album.tracks, album.out_dir) for job, g in zip(jobs_, goals, strict=True)
+            ]
+            return _run(pool, work, arguments, lambda index: song_lines[index].close())
+
+        if album.mode == "track":
+            goals = song_goals("track", goal, [], gains_db)
+            levels, finished = zip(*finish(goals, songs.measure_and_finish), strict=True)
+            return tuple(levels), tuple(finished)
+        levels = _run(pool, songs.measure, [(job,) for job in jobs_])
+        own = [level.loudness_lufs for level in levels]
+        return tuple(levels), tuple(finish(song_goals("album", goal, own, gains_db), songs.finish))
+
+
+def _write_album_file(album: Album, finished: Sequence[Finished], scratch: Path) -> AlbumFile:
+    """The songs in running order with their pre-gaps and crossfades, limited again where a
+    crossfade summed two songs over the ceiling, written and measured as written; and the
+    CUE sheet beside it."""
+    deliverable = album.album_file
+    assert deliverable is not None
+    rate = album.sample_rate
+    try:
+        placements, total = place(
+            [song.length for song in finished],
+            [song.gap_before_s for song in album.songs],
+            [song.crossfade_s for song in album.songs],
+            rate,
+        )
+    except SequenceError as e:
+        raise RenderError(f"{album.where(f'songs[{e.song}].crossfade')}: {e}") from None
+    x = assemble(  # memory-mapped: one song at a time in memory besides the album
+        [np.load(songs.master_path(scratch, song.number), mmap_mode="r") for song in album.songs],
+        placements,
+        total,
+    )
+    ceilings = [song.ceiling_dbtp for song in finished if song.ceiling_dbtp is not None]
+    limiter = next((song.limiter for song in finished if song.limiter is not None), None)
+    ceiling = Ceiling(min(ceilings), limiter) if ceilings else None
+    corrections: list[str] = []
+    if ceiling is not None and limiter is not None:
+        x, corrections = relimit(x, rate, ceiling.dbtp, limiter, "a crossfade")
+    stem = master_file_stem(album.title, album.path)
+    name = output_file_name(deliverable.name, stem, deliverable.format)
+    path = album.out_dir / name
+    written = deliver(
+        x, rate, deliverable, path, seed_from_title(album.title), ceiling, verify=True
+    )
+    written = replace(written, corrections=(*corrections, *written.corrections))
+    file_rate = deliverable.sample_rate or rate
+    cue = path.with_suffix(".cue")
+    with audio_io.atomic_path(cue) as temporary:
+        try:
+            temporary.write_text(cue_sheet(album, name, placements, file_rate), encoding="utf-8")
+        except OSError as e:
+            raise OutputError(f"{cue}: cannot write the CUE sheet ({e.strerror})") from e
+    return AlbumFile(written, cue, placements, file_rate)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Any
 
 from render import lossy
 from render.album.model import DEFAULT_TRACKS, Album, Song
+from render.album.sequence import CD_FRAMES_PER_S
 from render.errors import SessionError
 from render.manifest import input_files
 from render.session import LoadOptions, Session, load_session, units
@@ -30,8 +31,6 @@ from render.session.validate import describe, validate
 from render.session.yaml_source import KeyPath, YamlDocument, format_path, load_yaml_file
 
 ALBUM_SCHEMA = "album.schema.json"
-CD_FRAMES_PER_S = 75
-"""Red Book CD frames (sectors) per second: CUE sheet times count them (mm:ss:ff)."""
 
 
 def is_album(path: Path) -> bool:

@@ -23,7 +23,7 @@ from render.deliver import Ceiling, Delivered, deliver
 from render.master import master_at, plan_master
 from render.pipeline import premaster
 from render.session.checks import master_file_stem, output_file_name
-from render.session.model import Deliverable, Mastering, Session, Target
+from render.session.model import Deliverable, Limiter, Mastering, Session, Target
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class SongJob:
 
     @property
     def master_path(self) -> Path:
-        return self.scratch / f"{self.song.number:02d}-master.npy"
+        return master_path(self.scratch, self.song.number)
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class Finished:
     gain_db: float  # into the final limiter
     limiting_db: float
     ceiling_dbtp: float | None
+    limiter: Limiter | None  # the final limiter's settings, to limit crossfades again
+    length: int  # the master's samples
     files: tuple[Delivered, ...]
     notes: tuple[str, ...]
 
@@ -135,6 +137,8 @@ def finish(
         gain_db=mastered.gain_db,
         limiting_db=mastered.limiting_db,
         ceiling_dbtp=mastered.ceiling_dbtp,
+        limiter=mastered.limiter,
+        length=mastered.audio.shape[1],
         files=files,
         notes=mastered.notes,
     )
@@ -150,6 +154,11 @@ def measure_and_finish(
     """Both steps at once, for mode track: the goal is known before the song is rendered, so
     a song's files need not wait for the others."""
     return measure(job), finish(job, goal_lufs, deliverables, out_dir, tag)
+
+
+def master_path(scratch: Path, number: int) -> Path:
+    """Where ``finish`` keeps the master of song ``number`` for the album file."""
+    return scratch / f"{number:02d}-master.npy"
 
 
 def track_file_name(song: Song, deliverable: Deliverable) -> str:
