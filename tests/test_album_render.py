@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from mutagen.flac import FLAC
+from mutagen.id3 import ID3
 
 from render.album.build import AlbumResult, render_album
 from render.album.load import load_album
@@ -23,13 +25,18 @@ version: 1
 title: Test Album
 artist: Test Artist
 year: 2026
+upc: '012345678905'
 songs:
   - {{session: song1/session.yaml, isrc: GBAYE2600001}}
   - {{session: song2/session.yaml, title: Second}}
   - {{session: song3/session.yaml}}
 loudness: {{mode: {mode}, target: {{loudness: -12 LUFS, true_peak: -1 dBTP}}}}
 deliver:
-  tracks: [{{format: flac, bit_depth: 24}}, {{format: wav, bit_depth: 16, sample_rate: 44100}}]
+  tracks:
+    - {{format: flac, bit_depth: 24}}
+    - {{format: wav, bit_depth: 16, sample_rate: 44100}}
+    - {{format: mp3, bitrate: 192}}
+  album: {{format: flac, bit_depth: 16, sample_rate: 44100}}
 """
 
 
@@ -91,7 +98,7 @@ def test_jobs_1_and_2_write_identical_bytes(album_mode: AlbumResult, tmp_path: P
         }
 
     assert digests(parallel) == digests(album_mode)
-    assert len(digests(parallel)) == 6
+    assert len(digests(parallel)) == 3 * 3 + 2  # the album file and its CUE sheet
 
 
 def test_a_failing_song_fails_the_album_with_its_own_location(
@@ -108,8 +115,35 @@ def test_a_failing_song_fails_the_album_with_its_own_location(
     assert "song2/session.yaml:6:" in error and "tracks.noise.stem" in error
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == [
-        "01 Song 1.flac",
-        "01 Song 1.wav",
-        "03 Song 3.flac",
-        "03 Song 3.wav",
+        f"{song}.{kind}" for song in ("01 Song 1", "03 Song 3") for kind in ("flac", "mp3", "wav")
     ]
+
+
+def test_tags_read_back_with_mutagen(album_mode: AlbumResult) -> None:
+    """Title, artist, album, track number, ISRC, year and UPC, as the album file says, in the
+    FLAC and MP3 track files and the album file."""
+    album = album_mode.album
+    for song, finished in zip(album.songs, album_mode.songs, strict=True):
+        flac, _, mp3 = (file.path for file in finished.files)
+        vorbis = FLAC(flac)
+        assert {key: vorbis[key] for key in vorbis} == {
+            "title": [song.title],
+            "artist": ["Test Artist"],
+            "album": ["Test Album"],
+            "tracknumber": [str(song.number)],
+            "tracktotal": ["3"],
+            "date": ["2026"],
+            "barcode": ["012345678905"],
+            **({"isrc": [song.isrc]} if song.isrc else {}),
+        }
+        id3 = ID3(mp3)
+        assert id3["TIT2"].text == [song.title] and id3["TPE1"].text == ["Test Artist"]
+        assert id3["TALB"].text == ["Test Album"] and id3["TRCK"].text == [f"{song.number}/3"]
+        assert str(id3["TDRC"].text[0]) == "2026"
+        assert id3["TXXX:BARCODE"].text == ["012345678905"]
+        assert ("TSRC" in id3) == (song.isrc is not None)
+    assert FLAC(album_mode.songs[0].files[0].path)["isrc"] == ["GBAYE2600001"]
+    assert album_mode.album_file is not None
+    whole = FLAC(album_mode.album_file.written.path)
+    assert (whole["title"], whole["album"], whole["date"]) == (["Test Album"],) * 2 + (["2026"],)
+    assert "tracknumber" not in whole

@@ -1,5 +1,5 @@
 """An album end to end: every song rendered (in parallel processes), album loudness, the
-track files, the continuous album file with its CUE sheet.
+track files, the continuous album file with its CUE sheet, all of them tagged.
 
 Songs run in worker processes, ``jobs`` at a time (with one job, in this process); each is a
 pure function of its arguments, so the bytes written do not depend on ``jobs``. A song that
@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from render.album.loudness import song_goals
 from render.album.model import Album
 from render.album.sequence import Placement, SequenceError, assemble, place
 from render.album.songs import Finished, Level, SongJob
+from render.album.tags import album_tags, song_tags, write_tags
 from render.deliver import Ceiling, Delivered, deliver, relimit
 from render.errors import OutputError, RenderError
 from render.pipeline import Stage, output_folder
@@ -88,7 +90,8 @@ def _render_songs(
 
         def finish(goals: Sequence[float], work: Callable[..., Any]) -> list[Any]:
             arguments = [
-                (job, g, album.tracks, album.out_dir) for job, g in zip(jobs_, goals, strict=True)
+                (job, goal, album.tracks, album.out_dir, partial(write_tags, song_tags(album, s)))
+                for job, goal, s in zip(jobs_, goals, album.songs, strict=True)
             ]
             return _run(pool, work, arguments, lambda index: song_lines[index].close())
 
@@ -131,8 +134,16 @@ def _write_album_file(album: Album, finished: Sequence[Finished], scratch: Path)
     stem = master_file_stem(album.title, album.path)
     name = output_file_name(deliverable.name, stem, deliverable.format)
     path = album.out_dir / name
+    tags = album_tags(album)
     written = deliver(
-        x, rate, deliverable, path, seed_from_title(album.title), ceiling, verify=True
+        x,
+        rate,
+        deliverable,
+        path,
+        seed_from_title(album.title),
+        ceiling,
+        verify=True,
+        finish=lambda done: write_tags(tags, done, deliverable.format),
     )
     written = replace(written, corrections=(*corrections, *written.corrections))
     file_rate = deliverable.sample_rate or rate

@@ -107,8 +107,8 @@ def finish(
     out_dir: Path,
     tag: Callable[[Path, str], None] | None = None,
 ) -> Finished:
-    """Master the song to ``goal_lufs``, write its track files (``tag`` names them with the
-    file's format), keep the master in the scratch folder."""
+    """Master the song to ``goal_lufs``, write its track files (``tag`` tags each, given its
+    path and format, before it takes its name), keep the master in the scratch folder."""
     session = job.session
     before = np.load(job.limiter_input_path, allow_pickle=False)
     mastered = master_at(plan_master(session), before, session, goal_lufs)
