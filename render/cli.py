@@ -30,7 +30,7 @@ from render.errors import (
 )
 from render.memory import tune_allocator
 from render.pipeline import RenderResult, render_session, report_outputs, verify_session
-from render.report.terminal import lufs, print_report, progress, shown
+from render.report.terminal import lufs, print_album_report, print_report, progress, shown
 from render.session import LoadOptions, load_session
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -204,8 +204,13 @@ def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> 
             print_report(console, report, written)
         else:
             print_render(console, session_path, result, time.perf_counter() - started)
-    failing = ("fail", "warn") if args.strict else ("fail",)
-    return EXIT_QC_FAILURE if report.status in failing else EXIT_OK
+    return _qc_exit(report.status, args.strict)
+
+
+def _qc_exit(status: str, strict: bool) -> int:
+    """Exit 3 when a QC check failed (or, ``strict``, warned)."""
+    failing = ("fail", "warn") if strict else ("fail",)
+    return EXIT_QC_FAILURE if status in failing else EXIT_OK
 
 
 def _run_album(
@@ -228,7 +233,8 @@ def _run_album(
         result = render_album(album, args.jobs, stage)
     if not args.quiet:
         print_album(console, album_path, result, time.perf_counter() - started)
-    return EXIT_OK
+        print_album_report(console, result.report, result.report_files)
+    return _qc_exit(result.report.status, args.strict)
 
 
 def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed_s: float) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -209,14 +209,20 @@ def verify_session(
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:
     """``qc.json`` and ``qc.html`` in ``out_dir``, each replaced atomically."""
+    texts = zip(QC_FILES, (report_json(report), render_html(report)), strict=True)
+    return write_texts(out_dir, texts, "the report")
+
+
+def write_texts(out_dir: Path, texts: Iterable[tuple[str, str]], what: str) -> tuple[Path, ...]:
+    """Each ``(name, text)`` as the UTF-8 file ``out_dir/name``, replaced atomically."""
     written = []
-    for name, text in zip(QC_FILES, (report_json(report), render_html(report)), strict=True):
+    for name, text in texts:
         path = out_dir / name
         with audio_io.atomic_path(path) as temporary:
             try:
                 temporary.write_text(text, encoding="utf-8")
             except OSError as e:
-                raise OutputError(f"{path}: cannot write the report ({e.strerror})") from e
+                raise OutputError(f"{path}: cannot write {what} ({e.strerror})") from e
         written.append(path)
     return tuple(written)
 

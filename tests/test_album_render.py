@@ -4,18 +4,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from jsonschema import Draft202012Validator
 from mutagen.flac import FLAC
 from mutagen.id3 import ID3
+from referencing import Registry, Resource
 
 from render.album.build import AlbumResult, render_album
 from render.album.load import load_album
 from render.cli import main
 from render.measure import measure
+from render.session.validate import load_schema
 from tests.album_fixtures import OWN_TARGETS_LUFS, write_album
 from tests.conftest import write_stem
 from tests.ebur128 import ffmpeg_ebur128
@@ -98,7 +102,7 @@ def test_jobs_1_and_2_write_identical_bytes(album_mode: AlbumResult, tmp_path: P
         }
 
     assert digests(parallel) == digests(album_mode)
-    assert len(digests(parallel)) == 3 * 3 + 2  # the album file and its CUE sheet
+    assert len(digests(parallel)) == 3 * 3 + 4  # album file, CUE sheet, album-qc.json/html
 
 
 def test_a_failing_song_fails_the_album_with_its_own_location(
@@ -147,3 +151,27 @@ def test_tags_read_back_with_mutagen(album_mode: AlbumResult) -> None:
     whole = FLAC(album_mode.album_file.written.path)
     assert (whole["title"], whole["album"], whole["date"]) == (["Test Album"],) * 2 + (["2026"],)
     assert "tracknumber" not in whole
+
+
+def test_album_qc_report_files(album_mode: AlbumResult) -> None:
+    """album-qc.json follows its schema and holds each song's loudness as written and the
+    spread of the own levels (-14 to -20 LUFS: 6 LU); album-qc.html has its two plots and
+    denies the page the network."""
+    qc_json, qc_html = album_mode.report_files
+    document = json.loads(qc_json.read_text())
+    registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema))
+        for schema in map(load_schema, ("qc.schema.json", "album-qc.schema.json"))
+    )
+    Draft202012Validator(load_schema("album-qc.schema.json"), registry=registry).validate(document)
+    assert document["loudness_spread_lu"] == pytest.approx(6.0, abs=0.1)
+    written = written_loudness(album_mode)
+    for song, loudness in zip(document["songs"], written, strict=True):
+        assert song["file"]["integrated_lufs"] == pytest.approx(loudness, abs=0.001)
+    tracks = document["album_file"]["tracks"]
+    assert [track["index_01_sample"] * 75 for track in tracks] == [
+        track["index_01_frames"] * 44_100 for track in tracks
+    ]
+    page = qc_html.read_text()
+    assert page.count('<img src="data:image/png;base64,') == 2
+    assert "default-src 'none'" in page

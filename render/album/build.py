@@ -1,5 +1,6 @@
 """An album end to end: every song rendered (in parallel processes), album loudness, the
-track files, the continuous album file with its CUE sheet, all of them tagged.
+track files, the continuous album file with its CUE sheet, all of them tagged, and the
+album QC report.
 
 Songs run in worker processes, ``jobs`` at a time (with one job, in this process); each is a
 pure function of its arguments, so the bytes written do not depend on ``jobs``. A song that
@@ -14,6 +15,7 @@ as they were.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -25,19 +27,24 @@ from typing import Any
 
 import numpy as np
 
-from render import audio_io
 from render.album import songs
-from render.album.cue import cue_sheet
+from render.album.cue import cue_sheet, frames, timestamp
 from render.album.loudness import song_goals
 from render.album.model import Album
-from render.album.sequence import Placement, SequenceError, assemble, place
+from render.album.sequence import CD_FRAMES_PER_S, Placement, SequenceError, assemble, place
 from render.album.songs import Finished, Level, SongJob
 from render.album.tags import album_tags, song_tags, write_tags
+from render.album_qc import AlbumReport, SongFigures, TrackStart, assess_album
 from render.deliver import Ceiling, Delivered, deliver, relimit
-from render.errors import OutputError, RenderError
-from render.pipeline import Stage, output_folder
+from render.errors import RenderError
+from render.pipeline import Stage, output_folder, write_texts
+from render.qc import FileReport
+from render.report.album_html import render_album_html
+from render.report.album_json import album_report_json
 from render.session.build import seed_from_title
 from render.session.checks import master_file_stem, output_file_name
+
+QC_FILES = ("album-qc.json", "album-qc.html")
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class AlbumResult:
     levels: tuple[Level, ...]
     songs: tuple[Finished, ...]
     album_file: AlbumFile | None
+    report: AlbumReport
+    report_files: tuple[Path, ...]
 
 
 def render_album(album: Album, jobs: int, stage: Stage = lambda name: nullcontext()) -> AlbumResult:
@@ -72,7 +81,14 @@ def render_album(album: Album, jobs: int, stage: Stage = lambda name: nullcontex
         if album.album_file is not None:
             with stage("album file"):
                 album_file = _write_album_file(album, finished, Path(scratch))
-    return AlbumResult(album, levels, finished, album_file)
+        with stage("qc"):
+            report = _assess(album, levels, finished, album_file)
+            texts = [
+                (QC_FILES[0], album_report_json(report)),
+                (QC_FILES[1], render_album_html(report)),
+            ]
+            report_files = write_texts(album.out_dir, texts, "the album report")
+    return AlbumResult(album, levels, finished, album_file, report, report_files)
 
 
 def _render_songs(
@@ -102,6 +118,50 @@ def _render_songs(
         levels = _run(pool, songs.measure, [(job,) for job in jobs_])
         own = [level.loudness_lufs for level in levels]
         return tuple(levels), tuple(finish(song_goals("album", goal, own, gains_db), songs.finish))
+
+
+def _assess(
+    album: Album,
+    levels: Sequence[Level],
+    finished: Sequence[Finished],
+    album_file: AlbumFile | None,
+) -> AlbumReport:
+    """The album QC report: each song's first track file as written, the album file."""
+    figures = [
+        SongFigures(
+            song.number,
+            song.title,
+            Path(os.path.relpath(song.session.path, album.path.parent)),
+            done.goal_lufs,
+            _file_report(done.files[0]),
+            done.limiting_db if done.limiter is not None else None,
+            (*level.notes, *done.notes),
+        )
+        for song, level, done in zip(album.songs, levels, finished, strict=True)
+    ]
+    if album_file is None:
+        return assess_album(album.title, Path(album.path.name), album.mode, album.target, figures)
+    rate, file_rate = album.sample_rate, album_file.sample_rate
+    starts = [
+        TrackStart(
+            song.number,
+            frames(placement.index_00, rate) * file_rate // CD_FRAMES_PER_S,
+            frames(placement.index_01, rate) * file_rate // CD_FRAMES_PER_S,
+            frames(placement.index_01, rate),
+            timestamp(frames(placement.index_01, rate)),
+        )
+        for song, placement in zip(album.songs, album_file.placements, strict=True)
+    ]
+    whole = _file_report(album_file.written)
+    name = Path(album.path.name)
+    return assess_album(album.title, name, album.mode, album.target, figures, whole, starts)
+
+
+def _file_report(written: Delivered) -> FileReport:
+    assert written.figures is not None  # every album file is measured as written
+    return FileReport(
+        "master", written.path, written.description, written.figures, (), written.corrections
+    )
 
 
 def _write_album_file(album: Album, finished: Sequence[Finished], scratch: Path) -> AlbumFile:
@@ -147,12 +207,11 @@ def _write_album_file(album: Album, finished: Sequence[Finished], scratch: Path)
     )
     written = replace(written, corrections=(*corrections, *written.corrections))
     file_rate = deliverable.sample_rate or rate
-    cue = path.with_suffix(".cue")
-    with audio_io.atomic_path(cue) as temporary:
-        try:
-            temporary.write_text(cue_sheet(album, name, placements, file_rate), encoding="utf-8")
-        except OSError as e:
-            raise OutputError(f"{cue}: cannot write the CUE sheet ({e.strerror})") from e
+    (cue,) = write_texts(
+        album.out_dir,
+        [(path.with_suffix(".cue").name, cue_sheet(album, name, placements, file_rate))],
+        "the CUE sheet",
+    )
     return AlbumFile(written, cue, placements, file_rate)
 
 
