@@ -19,12 +19,20 @@ from types import FrameType
 from rich.console import Console
 
 from render import __version__
+from render.album.build import AlbumResult, render_album
+from render.album.load import is_album, load_album
 from render.cache import parse_size
-from render.errors import EXIT_OK, EXIT_QC_FAILURE, EXIT_VERIFY_MISMATCH, RenderError
+from render.errors import (
+    EXIT_OK,
+    EXIT_QC_FAILURE,
+    EXIT_VERIFY_MISMATCH,
+    RenderError,
+    UsageError,
+)
 from render.incremental import DEFAULT_MAX_BYTES, Account, CacheOptions
 from render.memory import tune_allocator
 from render.pipeline import RenderResult, render_session, report_outputs, verify_session
-from render.report.terminal import lufs, print_report, progress, shown
+from render.report.terminal import lufs, print_album_report, print_report, progress, shown
 from render.session import LoadOptions, load_session
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -190,6 +198,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> int:
     """Check, render or re-measure one session; the exit status its QC verdict earns."""
     options = LoadOptions(allow_outside_paths=args.allow_outside_paths, out_dir=args.out)
+    if is_album(session_path):
+        return _run_album(session_path, options, args, console)
     session = load_session(session_path, options)
     if args.check:
         if not args.quiet:
@@ -224,8 +234,72 @@ def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> 
             print_report(console, report, written)
         else:
             print_render(console, session_path, result, time.perf_counter() - started)
-    failing = ("fail", "warn") if args.strict else ("fail",)
-    return EXIT_QC_FAILURE if report.status in failing else EXIT_OK
+    return _qc_exit(report.status, args.strict)
+
+
+def _qc_exit(status: str, strict: bool) -> int:
+    """Exit 3 when a QC check failed (or, ``strict``, warned)."""
+    failing = ("fail", "warn") if strict else ("fail",)
+    return EXIT_QC_FAILURE if status in failing else EXIT_OK
+
+
+def _run_album(
+    album_path: Path, options: LoadOptions, args: argparse.Namespace, console: Console
+) -> int:
+    """Check or render one album file."""
+    album = load_album(album_path, options)
+    if args.check:
+        if not args.quiet:
+            console.print(f"{album_path}: valid album ({len(album.songs)} songs)")
+        return EXIT_OK
+    if args.verify or args.report_only:
+        option = "--verify" if args.verify else "--report-only"
+        raise UsageError(
+            f"render: {option} takes session files; {album_path} is an album. Expected a "
+            "session file, or no such option to render the album"
+        )
+    started = time.perf_counter()
+    with progress(console if not args.quiet else Console(quiet=True)) as stage:
+        result = render_album(album, args.jobs, stage)
+    if not args.quiet:
+        print_album(console, album_path, result, time.perf_counter() - started)
+        print_album_report(console, result.report, result.report_files)
+    return _qc_exit(result.report.status, args.strict)
+
+
+def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed_s: float) -> None:
+    """The summary of an album build: every song's level and goal, the files written."""
+    album = result.album
+    lines = [f"{album.title} ({album_path}), {len(album.songs)} songs, loudness mode {album.mode}"]
+    duration_s = 0.0
+    for song, level, done in zip(album.songs, result.levels, result.songs, strict=True):
+        duration_s += level.duration_s
+        own = f"own level {lufs(level.loudness_lufs)}, " if album.mode == "album" else ""
+        lines.append(
+            f"  {song.number:02d}  {song.title}: {level.duration_s:.1f} s, {own}"
+            f"mastered to {lufs(done.loudness_lufs, 2)} (goal {done.goal_lufs:.2f})"
+        )
+        for file in done.files:
+            loudness = file.figures.loudness if file.figures else None
+            figures = (
+                f": {lufs(loudness.integrated_lufs, 2)}, true peak "
+                f"{max(loudness.true_peak_dbtp):+.2f} dBTP"
+                if loudness
+                else ""
+            )
+            lines.append(f"      wrote {shown(file.path)}{figures}")
+            lines += [f"            corrected: {c}" for c in file.corrections]
+    if (album_file := result.album_file) is not None:
+        written = album_file.written
+        loudness = written.figures.loudness  # type: ignore[union-attr]  # verified
+        lines.append(
+            f"  album   {shown(written.path)} ({written.description}): "
+            f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP; CUE sheet {shown(album_file.cue)}"
+        )
+        lines += [f"          corrected: {c}" for c in written.corrections]
+    speed = duration_s / elapsed_s if elapsed_s > 0 else math.inf
+    lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
+    console.print("\n".join(lines), highlight=False, markup=False)
 
 
 def print_render(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,28 +65,31 @@ def deliver(
     ceiling: Ceiling | None = None,
     *,
     verify: bool = False,
+    finish: Callable[[Path], None] | None = None,
 ) -> Delivered:
     """Convert ``x`` to the deliverable's rate and resolution and write it to ``path``
     atomically; with ``verify``, measure the file as written and hold it under ``ceiling``.
 
     Dither noise is seeded from the session seed and the file name, so every render of the
     same session writes the same bytes, and two deliverables never share a noise sequence.
+    ``finish`` (writing tags, say) runs on the complete file before it takes its name.
     """
     rate = deliverable.sample_rate or sample_rate
     dither = _dither(deliverable)
     converted = audio_io.resample(x, sample_rate, rate)
     corrections: list[str] = []
     if verify and ceiling is not None and ceiling.limiter is not None and rate != sample_rate:
-        converted, note = _relimit(converted, rate, ceiling.dbtp, ceiling.limiter)
+        converted, note = relimit(converted, rate, ceiling.dbtp, ceiling.limiter, "conversion")
         corrections += note
     trim_db = 0.0
     identity = [seed, zlib.crc32(path.name.encode("utf-8"))]
+    figures, over_db = None, -math.inf
     with audio_io.atomic_path(path) as temporary:
         for trims in range(MAX_TRIMS + 1):
             signal = converted if trim_db == 0.0 else converted * db_to_gain(trim_db)
             _write(temporary, signal, rate, deliverable, dither, identity)
             if not verify:
-                return Delivered(path, describe(deliverable, sample_rate), None)
+                break
             figures = analyse(
                 audio_io.read_delivered(temporary)[0], rate, ceiling.dbtp if ceiling else None
             )
@@ -99,6 +103,8 @@ def deliver(
                 f"over the {ceiling.dbtp:g} dBTP ceiling: trimmed by {trim:.2f} dB"
             )
             trim_db -= trim
+        if finish is not None:
+            finish(temporary)
     if over_db > 0.0:
         corrections.append(f"still {over_db:.2f} dB over the ceiling after {MAX_TRIMS} trims")
     return Delivered(path, describe(deliverable, sample_rate), figures, tuple(corrections))
@@ -129,11 +135,13 @@ def _write(
     audio_io.write_frames(path, frames, sample_rate, container, subtype)
 
 
-def _relimit(
-    x: np.ndarray, sample_rate: int, ceiling_dbtp: float, settings: Limiter
+def relimit(
+    x: np.ndarray, sample_rate: int, ceiling_dbtp: float, settings: Limiter, cause: str
 ) -> tuple[np.ndarray, list[str]]:
-    """``x`` limited again at its own rate when conversion raised its true peak over the
-    ceiling (the interpolation between the old samples sits elsewhere at the new rate)."""
+    """``x`` limited again at its own rate when ``cause`` (a conversion: the interpolation
+    between the old samples sits elsewhere at the new rate; a crossfade: two songs summed)
+    raised its true peak over the ceiling. Away from the overs (beyond the lookahead and the
+    release) the limiter's gain is exactly 1: only the stretches around them change."""
     peak = float(np.max(limiter.limiter_peaks(x, True), initial=0.0))
     if peak <= db_to_gain(ceiling_dbtp):
         return x, []
@@ -147,7 +155,7 @@ def _relimit(
         true_peak=True,
     )[:, latency:]
     over_db = gain_to_db(peak) - ceiling_dbtp
-    note = f"limited again at {sample_rate} Hz: conversion raised the true peak {over_db:.2f} dB"
+    note = f"limited again at {sample_rate} Hz: {cause} raised the true peak {over_db:.2f} dB"
     return y, [note]
 
 

@@ -49,11 +49,17 @@ class RenderError(Exception):
 class SessionError(RenderError):
     """A session file that cannot be rendered; holds every problem found, in file order."""
 
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+    def __init__(self, diagnostics: list[Diagnostic], subject: str = "session") -> None:
         self.diagnostics = sorted(diagnostics, key=_file_order)
+        self.subject = subject
         count = len(self.diagnostics)
-        summary = f"{count} error{'s' if count != 1 else ''} in the session; nothing was rendered."
+        errors = f"{count} error{'s' if count != 1 else ''}"
+        summary = f"{errors} in the {subject}; nothing was rendered."
         super().__init__("\n".join([*map(str, self.diagnostics), summary]))
+
+    def __reduce__(self) -> tuple[type, tuple[list[Diagnostic], str]]:
+        """Rebuilt from its diagnostics, so it crosses from a worker process intact."""
+        return (type(self), (self.diagnostics, self.subject))
 
 
 class AudioInputError(RenderError):

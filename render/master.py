@@ -53,7 +53,25 @@ def master(mix: np.ndarray, session: Session) -> Master:
     gain into the chain's last limiter that lands it (a default true-peak limiter ends a
     chain that has none, and the notes say so)."""
     assert session.mastering is not None
-    rate = session.sample_rate
+    plan = plan_master(session)
+    before = limiter_input(plan, mix, session)
+    return master_at(plan, before, session, session.mastering.target.integrated_lufs)
+
+
+@dataclass(frozen=True)
+class MasterPlan:
+    """The mastering chain as it will run: a default limiter appended where a loudness
+    target needs one, the final limiter's ceiling set from the target's true peak."""
+
+    chain: tuple[Effect, ...]
+    last: int | None  # the index of the final limiter
+    ceiling_dbtp: float | None  # the true peak no deliverable may exceed (None: unchecked)
+    notes: tuple[str, ...]
+
+
+def plan_master(session: Session) -> MasterPlan:
+    """The chain of ``session``'s mastering section as ``master`` runs it."""
+    assert session.mastering is not None
     target = session.mastering.target
     chain: list[Effect] = list(session.mastering.chain)
     notes: list[str] = []
@@ -67,9 +85,7 @@ def master(mix: np.ndarray, session: Session) -> Master:
         )
     last = max((i for i, e in enumerate(chain) if isinstance(e, Limiter)), default=None)
     if last is None:
-        audio = run_chain(prepare_chain(chain, "mastering.chain", session), mix, {})
-        loudness = integrated_loudness_lufs(audio, rate)
-        return Master(audio, ceiling_dbtp, 0.0, 0.0, loudness, None, tuple(notes))
+        return MasterPlan(tuple(chain), None, ceiling_dbtp, tuple(notes))
     final: Limiter = chain[last]  # type: ignore[assignment]
     if ceiling_dbtp is not None and final.ceiling_dbtp > ceiling_dbtp:
         notes.append(
@@ -79,11 +95,32 @@ def master(mix: np.ndarray, session: Session) -> Master:
     elif ceiling_dbtp is None and final.true_peak:
         ceiling_dbtp = final.ceiling_dbtp
     if ceiling_dbtp is not None:
-        final = replace(final, ceiling_dbtp=ceiling_dbtp - DITHER_HEADROOM_DB)
-    chain[last] = final
-    prepared = prepare_chain(chain, "mastering.chain", session)
-    before = run_chain(prepared[:last], mix, {})
-    after = prepared[last + 1 :]
+        chain[last] = replace(final, ceiling_dbtp=ceiling_dbtp - DITHER_HEADROOM_DB)
+    return MasterPlan(tuple(chain), last, ceiling_dbtp, tuple(notes))
+
+
+def limiter_input(plan: MasterPlan, mix: np.ndarray, session: Session) -> np.ndarray:
+    """The chain up to its final limiter (all of it when it has none) over ``mix``: what
+    the gain search pushes into the limiter. It does not depend on that gain, so an album
+    computes it once per song and searches it at two loudness goals."""
+    end = len(plan.chain) if plan.last is None else plan.last
+    return run_chain(prepare_chain(plan.chain, "mastering.chain", session)[:end], mix, {})
+
+
+def master_at(
+    plan: MasterPlan, before: np.ndarray, session: Session, goal_lufs: float | None
+) -> Master:
+    """The master of ``limiter_input``'s output ``before``: with ``goal_lufs``, the gain into
+    the final limiter that lands it (within ``TOLERANCE_LU``), else no added gain."""
+    assert session.mastering is not None
+    rate = session.sample_rate
+    notes = list(plan.notes)
+    ceiling_dbtp = plan.ceiling_dbtp
+    if plan.last is None:
+        loudness = integrated_loudness_lufs(before, rate)
+        return Master(before, ceiling_dbtp, 0.0, 0.0, loudness, None, tuple(notes))
+    final: Limiter = plan.chain[plan.last]  # type: ignore[assignment]
+    after = prepare_chain(plan.chain, "mastering.chain", session)[plan.last + 1 :]
     stage = _LimiterStage(before, final, rate)
 
     def loudness_at(gain_db: float) -> float:
@@ -92,21 +129,21 @@ def master(mix: np.ndarray, session: Session) -> Master:
         # The limiter ends the chain: measure its input times its gain, form neither.
         return integrated_loudness_lufs(before, rate, stage.gain(gain_db))
 
-    goal = target.integrated_lufs
     gain_db, loudness = 0.0, None
-    if goal is not None and math.isfinite(start := integrated_loudness_lufs(before, rate)):
+    if goal_lufs is not None and math.isfinite(start := integrated_loudness_lufs(before, rate)):
         # The last trial is the master: its loudness is the master's (same multiplications).
-        gain_db, loudness = _search_gain(loudness_at, goal, goal - start, notes)
-    elif goal is not None:
+        gain_db, loudness = _search_gain(loudness_at, goal_lufs, goal_lufs - start, notes)
+    elif goal_lufs is not None:
         notes.append("the mix is silent: no gain can bring it to the loudness target")
     audio = run_chain(after, stage.limit(gain_db), {})
     if loudness is None:
         loudness = integrated_loudness_lufs(audio, rate)
     limiting_db = stage.limiting_db(gain_db)
-    if limiting_db > target.max_limiting_db:
+    max_limiting_db = session.mastering.target.max_limiting_db
+    if limiting_db > max_limiting_db:
         notes.append(
             f"the limiter takes {limiting_db:.1f} dB off the loudest peak, more than "
-            f"max_limiting ({target.max_limiting_db:g} dB): the target may be too loud for "
+            f"max_limiting ({max_limiting_db:g} dB): the target may be too loud for "
             "this material"
         )
     return Master(audio, ceiling_dbtp, gain_db, limiting_db, loudness, final, tuple(notes))

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,8 +23,8 @@ from render.incremental import Account, CacheOptions, Incremental
 from render.keys import Stage as CacheStage
 from render.manifest import NAME as MANIFEST
 from render.manifest import Difference, audio_sha256, build_manifest, compare, write_manifest
-from render.master import Master, master
-from render.mix import render_mix
+from render.master import Master, MasterPlan, limiter_input, master, plan_master
+from render.mix import Mix, render_mix
 from render.qc import FileReport, Report, assess
 from render.report.html import render_html
 from render.report.json_report import report_json
@@ -91,21 +91,9 @@ def render_session(
             )
         notes += mastered.notes
     out_dir = session.output.dir
-    created = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
-    audio_io.remove_stale_partials(out_dir)  # left by a render that was killed outright
-    try:
-        files, file_stages = _write_files(
-            reuse,
-            stage,
-            mix.audio,
-            mix_stage,
-            session,
-            [(d, _name(d, "mix")) for d in session.output.mix],
-        )
+    with output_folder(out_dir):
+        targets = [(d, _name(d, "mix")) for d in session.output.mix]
+        files, file_stages = _write_files(reuse, stage, mix.audio, mix_stage, session, targets)
         masters: list[Delivered] = []
         if mastered is not None:
             assert master_stage is not None
@@ -149,7 +137,7 @@ def render_session(
                     )
                 ),
             )
-            report_files = write_texts(texts, out_dir)
+            report_files = write_texts(out_dir, texts, "the report")
         stages = {"mix": audio_sha256(mix.audio)}
         if mastered is not None:
             stages["master"] = audio_sha256(mastered.audio)
@@ -158,10 +146,6 @@ def render_session(
         outputs += [("report", path, "QC report", None) for path in report_files]
         manifest = build_manifest(session, stages, outputs, reuse.digests.sha256)
         manifest_path = write_manifest(manifest, out_dir)
-    except BaseException:
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        raise
     reuse.finish()
     return RenderResult(
         session=session,
@@ -205,6 +189,24 @@ def _write_files(
                 )
             )
     return written, stages
+
+
+@contextmanager
+def output_folder(out_dir: Path) -> Iterator[Path]:
+    """``out_dir``, created if need be and cleared of the temporaries of a render that was
+    killed outright; removed again if this render created it and fails before writing."""
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
+    audio_io.remove_stale_partials(out_dir)
+    try:
+        yield out_dir
+    except BaseException:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
 
 
 def report_outputs(
@@ -267,28 +269,36 @@ def verify_session(
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:
     """``qc.json`` and ``qc.html`` in ``out_dir``, each replaced atomically."""
-    return write_texts(_report_with_texts(report)[1], out_dir)
+    return write_texts(out_dir, _report_with_texts(report)[1], "the report")
 
 
-def _report_with_texts(report: Report) -> tuple[Report, tuple[str, str]]:
-    """The report and its two files' texts (qc.json, qc.html)."""
-    return report, (report_json(report), render_html(report))
+def _report_with_texts(report: Report) -> tuple[Report, tuple[tuple[str, str], ...]]:
+    """The report and its files: (name, text) of qc.json and qc.html."""
+    texts = (report_json(report), render_html(report))
+    return report, tuple(zip(QC_FILES, texts, strict=True))
 
 
-def write_texts(texts: tuple[str, str], out_dir: Path) -> tuple[Path, ...]:
-    """The report's texts as ``qc.json`` and ``qc.html`` in ``out_dir``, each replaced
-    atomically."""
+def write_texts(out_dir: Path, texts: Iterable[tuple[str, str]], what: str) -> tuple[Path, ...]:
+    """Each ``(name, text)`` as the UTF-8 file ``out_dir/name``, replaced atomically."""
     written = []
-    for name, text in zip(QC_FILES, texts, strict=True):
+    for name, text in texts:
         path = out_dir / name
         with audio_io.atomic_path(path) as temporary:
             try:
                 temporary.write_text(text, encoding="utf-8")
             except OSError as e:
-                raise OutputError(f"{path}: cannot write the report ({e.strerror})") from e
+                raise OutputError(f"{path}: cannot write {what} ({e.strerror})") from e
         written.append(path)
     return tuple(written)
 
 
 def _name(deliverable: Deliverable, default_stem: str) -> str:
     return output_file_name(deliverable.name, default_stem, deliverable.format)
+
+
+def premaster(session: Session, jobs: int) -> tuple[Mix, MasterPlan, np.ndarray]:
+    """The mix of ``session`` and its mastering chain up to the final limiter: what an album
+    measures before it knows every song's loudness goal (``master.master_at`` finishes it)."""
+    mix = render_mix(session, jobs)
+    plan = plan_master(session)
+    return mix, plan, limiter_input(plan, mix.audio, session)

@@ -68,6 +68,15 @@ def fade_in_gains(n: int, curve: FadeCurve) -> np.ndarray:
     return expm1_each(_EXPONENTIAL_RANGE * t) / expm1(_EXPONENTIAL_RANGE)
 
 
+def crossfade_gains(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fade-out and fade-in gains of an ``n``-sample equal-power crossfade: cos and sin
+    of the same phase, so their squares sum to 1 at every sample and the summed power of
+    two uncorrelated signals stays constant through the fade. Sample ``k`` sits at
+    ``t = (k + 1/2) / n``, symmetric about the middle, where both gains are sqrt(1/2)."""
+    phase = (np.arange(n, dtype=np.float64) + 0.5) * (math.pi / 2.0 / n)
+    return np.cos(phase), np.sin(phase)
+
+
 @njit(nogil=True, cache=True)
 def _accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
     for channel in range(destination.shape[0]):

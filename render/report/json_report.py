@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from render.analysis import Analysis
-from render.qc import FileReport, Report
+from render.qc import Check, FileReport, Report
 
 FORMAT = "render-qc/1"
 """The report format's name and version: a consumer checks it before reading further."""
@@ -33,24 +34,30 @@ def report_json(report: Report) -> str:
             "lra_max_lu": json_number(report.lra_window_lu[1] if report.lra_window_lu else None),
         },
         "limiting_db": json_number(report.limiting_db),
-        "checks": [
-            {
-                "name": check.name,
-                "file": check.file,
-                "status": check.status,
-                "measured": check.measured,
-                "expected": check.expected,
-                "detail": check.detail,
-            }
-            for check in report.checks
-        ],
-        "files": [_file(file) for file in report.files],
+        "checks": checks_json(report.checks),
+        "files": [file_json(file) for file in report.files],
         "notes": list(report.notes),
     }
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _file(file: FileReport) -> dict[str, Any]:
+def checks_json(checks: Sequence[Check]) -> list[dict[str, str]]:
+    """Every check as a JSON object, in report order."""
+    return [
+        {
+            "name": check.name,
+            "file": check.file,
+            "status": check.status,
+            "measured": check.measured,
+            "expected": check.expected,
+            "detail": check.detail,
+        }
+        for check in checks
+    ]
+
+
+def file_json(file: FileReport) -> dict[str, Any]:
+    """One file's figures as a JSON object."""
     figures: Analysis = file.analysis
     loudness = figures.loudness
     return {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,7 +17,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from render.qc import Report, worst
+from render.album_qc import AlbumReport
+from render.qc import Check, FileReport, Report, worst
 
 STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
@@ -25,24 +26,57 @@ STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 def print_report(console: Console, report: Report, written: tuple[Path, ...]) -> None:
     """The QC verdict: one row per file with its key figures and worst verdict, then each
     warning and failure on its own line, then where the full report is."""
-    table = Table(title=None, box=None, pad_edge=False, padding=(0, 2, 0, 0))
-    for column in ("file", "loudness", "LRA", "true peak", "PLR", "QC"):
-        table.add_column(column, justify="left" if column == "file" else "right")
+    table = _table(("file", "loudness", "LRA", "true peak", "PLR", "QC"))
     for file in report.files:
-        figures = file.analysis
-        loudness = figures.loudness
         verdict = worst(c.status for c in report.checks if c.file == file.path.name)
+        table.add_row(file.path.name, *_figures(file), Text(verdict, style=STYLES[verdict]))
+    console.print(Text(f"  QC      {report.status}", style=STYLES[report.status]))
+    console.print(Padding(table, (0, 0, 0, 2), expand=False))
+    _problems(console, report.checks, report.notes, written)
+
+
+def print_album_report(console: Console, report: AlbumReport, written: tuple[Path, ...]) -> None:
+    """The album QC verdict: one row per song (its first track file as written) with its
+    goal and tonal deviation, the album's loudness spread, then every warning and failure."""
+    table = _table(("#", "loudness", "LRA", "true peak", "PLR", "goal", "tonal", "QC"))
+    for song in report.songs:
         table.add_row(
-            file.path.name,
-            lufs(loudness.integrated_lufs),
-            f"{loudness.loudness_range_lu:.1f} LU",
-            f"{max(loudness.true_peak_dbtp):+.2f} dBTP",
-            f"{figures.plr_db:.1f} dB" if math.isfinite(figures.plr_db) else "-",
-            Text(verdict, style=STYLES[verdict]),
+            f"{song.number:02d}",
+            *_figures(song.file),
+            f"{song.goal_lufs:.2f}",
+            song.tonal.measured.replace(" dB at ", " @ "),
+            Text(song.status, style=STYLES[song.status]),
         )
     console.print(Text(f"  QC      {report.status}", style=STYLES[report.status]))
     console.print(Padding(table, (0, 0, 0, 2), expand=False))
-    for check in report.checks:
+    console.print(f"  spread  {report.spread_lu:.2f} LU (loudest - quietest song)")
+    notes = [f"{song.number:02d}: {note}" for song in report.songs for note in song.report.notes]
+    _problems(console, report.checks, notes, written)
+
+
+def _table(columns: tuple[str, ...]) -> Table:
+    table = Table(title=None, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("file", "#") else "right")
+    return table
+
+
+def _figures(file: FileReport) -> tuple[str, str, str, str]:
+    """Loudness, LRA, true peak and PLR of ``file``, for a table row."""
+    figures = file.analysis
+    loudness = figures.loudness
+    return (
+        lufs(loudness.integrated_lufs),
+        f"{loudness.loudness_range_lu:.1f} LU",
+        f"{max(loudness.true_peak_dbtp):+.2f} dBTP",
+        f"{figures.plr_db:.1f} dB" if math.isfinite(figures.plr_db) else "-",
+    )
+
+
+def _problems(
+    console: Console, checks: Sequence[Check], notes: Sequence[str], written: tuple[Path, ...]
+) -> None:
+    for check in checks:
         if check.status != "pass":
             console.print(
                 Text(f"  {check.status:<5}", style=STYLES[check.status])
@@ -51,7 +85,7 @@ def print_report(console: Console, report: Report, written: tuple[Path, ...]) ->
                     f"{check.expected}" + (f"; {check.detail}" if check.detail else "")
                 )
             )
-    for note in report.notes:
+    for note in notes:
         console.print(f"  note    {note}", highlight=False, markup=False)
     if written:
         console.print(f"  report  {', '.join(shown(path) for path in written)}", highlight=False)

@@ -66,6 +66,12 @@ def build_session(
     )
 
 
+def build_part(cls: type, raw: Any, folder: Path) -> Any:
+    """A model part (a ``Target``, a ``Deliverable``) of another file that shares the session
+    format's vocabulary, its relative paths resolved against ``folder``."""
+    return _build(cls, raw, _Folders(folder, folder))
+
+
 def seed_from_title(title: str) -> int:
     """The default seed: stable for a song whatever else changes in its session."""
     return int.from_bytes(hashlib.sha256(title.encode("utf-8")).digest()[:4], "big")

@@ -51,11 +51,13 @@ def session_dir_of(session_path: Path) -> Path:
     return Path(os.path.abspath(session_path)).parent
 
 
-def resolve_output_dir(document: YamlDocument, session_path: Path, options: LoadOptions) -> Path:
-    """``--out``, else ``output.dir`` (relative to the session), else ``out/`` beside it."""
+def resolve_output_dir(
+    document: YamlDocument, session_path: Path, options: LoadOptions, section: str = "output"
+) -> Path:
+    """``--out``, else ``<section>.dir`` (relative to the file), else ``out/`` beside it."""
     if options.out_dir is not None:
         return Path(os.path.abspath(options.out_dir))
-    written = mapping(mapping(document.data).get("output")).get("dir")
+    written = mapping(mapping(document.data).get(section)).get("dir")
     return Path(
         os.path.normpath(
             session_dir_of(session_path) / (written if isinstance(written, str) else "out")
@@ -112,6 +114,9 @@ def frequencies(model: type, parameters: Any, path: KeyPath) -> Iterator[tuple[K
 class SessionChecks:
     """Runs every semantic check over one parsed session file."""
 
+    OUTPUT_SECTION = "output"
+    """The section whose ``dir`` names the output folder (an album's is ``deliver``)."""
+
     def __init__(self, document: YamlDocument, session_path: Path, options: LoadOptions):
         self.document = document
         self.data = mapping(document.data)
@@ -120,6 +125,11 @@ class SessionChecks:
         self.options = options
         self.problems: list[Diagnostic] = []
         self.inputs: list[tuple[KeyPath, Path]] = []
+
+    @property
+    def sample_rate(self) -> Any:
+        """The render rate as written (checked by the schema), for the deliverables."""
+        return self.data.get("sample_rate", DEFAULT_SAMPLE_RATE)
 
     def error(self, path: KeyPath, message: str, hint: str | None = None, *, of_key: bool = False):
         self.problems.append(self.document.diagnostic(path, message, hint=hint, of_key=of_key))
@@ -389,7 +399,9 @@ class SessionChecks:
     # --- outputs --------------------------------------------------------------------------
 
     def check_outputs(self) -> None:
-        out_dir = resolve_output_dir(self.document, self.session_path, self.options)
+        out_dir = resolve_output_dir(
+            self.document, self.session_path, self.options, self.OUTPUT_SECTION
+        )
         self._check_output_dir(out_dir)
         output = mapping(self.data.get("output"))
         if "master" in output and "mastering" not in self.data:
@@ -428,7 +440,7 @@ class SessionChecks:
         if self.options.out_dir is not None:
             self.problems.append(Diagnostic("--out", None, None, "", message))
         else:
-            self.error(("output", "dir"), message)
+            self.error((self.OUTPUT_SECTION, "dir"), message)
 
     def _check_deliverable(
         self, path: KeyPath, deliverable: dict[str, Any], stem: str, names: dict[str, KeyPath]
@@ -436,7 +448,7 @@ class SessionChecks:
         file_format = deliverable.get("format")
         if not isinstance(file_format, str):
             return
-        rate = deliverable.get("sample_rate", self.data.get("sample_rate", DEFAULT_SAMPLE_RATE))
+        rate = deliverable.get("sample_rate", self.sample_rate)
         if file_format in lossy.LOSSY_FORMATS and isinstance(rate, int):
             self._check_lossy(path, deliverable, file_format, rate)
         if file_format not in PCM_FORMATS and deliverable.get("dither", "none") != "none":

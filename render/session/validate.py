@@ -18,6 +18,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.protocols import Validator
+from referencing import Registry, Resource
 
 from render.errors import Diagnostic
 from render.session import units
@@ -38,6 +39,18 @@ _TYPE_NAMES = {
 def load_schema(name: str) -> dict[str, Any]:
     """A schema shipped with the package (``schemas/`` in the repository)."""
     return json.loads(resources.files("render").joinpath("schemas", name).read_text("utf-8"))
+
+
+SCHEMAS = ("session.schema.json", "album.schema.json")
+"""The schemas that refer to each other (an album's deliverables and target are a session's)."""
+
+
+@cache
+def _registry() -> Registry:
+    schemas = [load_schema(name) for name in SCHEMAS]
+    return Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas
+    )
 
 
 def describe(value: Any) -> str:
@@ -107,7 +120,7 @@ SessionValidator = validators.extend(
 
 def validate(document: YamlDocument, schema_name: str) -> list[Diagnostic]:
     """Every schema violation in ``document``, each located and worded for a person."""
-    validator = SessionValidator(load_schema(schema_name))
+    validator = SessionValidator(load_schema(schema_name), registry=_registry())
     found: dict[tuple[str, int | None, int | None, str], Diagnostic] = {}
     for error in validator.iter_errors(document.data):
         for diagnostic in _explain(error, document):
@@ -148,7 +161,11 @@ def _explain(error: ValidationError, document: YamlDocument) -> list[Diagnostic]
     if keyword == "required":
         missing = [name for name in error.validator_value if name not in instance]
         return [
-            document.diagnostic(path, f"missing required key {describe(name)}", of_key=bool(path))
+            document.diagnostic(
+                path,
+                f"missing required key {describe(name)}",
+                of_key=bool(path) and isinstance(path[-1], str),  # a list item has no key
+            )
             for name in missing
         ]
     if keyword == "oneOf":
@@ -190,7 +207,7 @@ def _message(keyword: str, error: ValidationError, schema: dict, instance: Any) 
     if keyword == "maxLength":
         return f"expected at most {error.validator_value} characters, got {len(instance)}"
     if keyword == "pattern":
-        return f"expected a plain file name (no folders), got {got}"
+        return f"expected {schema.get('x-expected', 'a plain file name (no folders)')}, got {got}"
     return error.message
 
 

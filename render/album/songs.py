@@ -1,0 +1,167 @@
+"""One song of an album, as a worker process renders it.
+
+Album loudness needs every song's level before any song's final gain, so a song is rendered
+in two steps. ``measure``: the session's mix and its mastering chain up to the final
+limiter (``pipeline.premaster``), kept in the scratch folder as a ``.npy`` file (a worker
+hands back a path, not a pickled array), and the song's own level. ``finish``: the gain into
+the limiter that lands the song's album goal, the track files written and measured as
+written, and the master kept for the continuous album file. Both are plain functions of
+their arguments, so any process computes the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from render.album.model import Album, Song
+from render.deliver import Ceiling, Delivered, deliver
+from render.master import master_at, plan_master
+from render.pipeline import premaster
+from render.session.checks import master_file_stem, output_file_name
+from render.session.model import Deliverable, Limiter, Mastering, Session, Target
+
+
+@dataclass(frozen=True)
+class SongJob:
+    """What a worker needs to render one song of an album."""
+
+    song: Song
+    session: Session  # the song's session, its target replaced by the album's
+    own_goal_lufs: float | None  # the session's own loudness target: the song's own level
+    measure_level: bool  # mode album: the own level is needed
+    scratch: Path  # the album's temporary folder
+
+    @property
+    def limiter_input_path(self) -> Path:
+        return self.scratch / f"{self.song.number:02d}-limiter-input.npy"
+
+    @property
+    def master_path(self) -> Path:
+        return master_path(self.scratch, self.song.number)
+
+
+@dataclass(frozen=True)
+class Level:
+    """A song measured at its own level (NaN when its mode needs none)."""
+
+    loudness_lufs: float
+    duration_s: float
+    tracks: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A song mastered to its album goal and its track files written."""
+
+    goal_lufs: float
+    loudness_lufs: float  # the master's, before its files were written
+    gain_db: float  # into the final limiter
+    limiting_db: float
+    ceiling_dbtp: float | None
+    limiter: Limiter | None  # the final limiter's settings, to limit crossfades again
+    length: int  # the master's samples
+    files: tuple[Delivered, ...]
+    notes: tuple[str, ...]
+
+
+def song_job(album: Album, song: Song, scratch: Path) -> SongJob:
+    """The job of ``song``: its session mastered to the album target (the album's ceiling,
+    else the session's own), by the session's own chain."""
+    session = song.session
+    own = session.mastering.target if session.mastering else Target()
+    ceiling_dbtp = album.target.ceiling_dbtp
+    target = replace(
+        album.target,
+        preset=None,
+        loudness_lufs=album.target.integrated_lufs,
+        true_peak_dbtp=own.ceiling_dbtp if ceiling_dbtp is None else ceiling_dbtp,
+    )
+    chain = session.mastering.chain if session.mastering else ()
+    mastered = replace(session, mastering=Mastering(chain=chain, target=target))
+    return SongJob(song, mastered, own.integrated_lufs, album.mode == "album", scratch)
+
+
+def measure(job: SongJob) -> Level:
+    """Render the song up to its final limiter, keep that signal, measure its own level."""
+    mix, plan, before = premaster(job.session, jobs=1)
+    np.save(job.limiter_input_path, before, allow_pickle=False)
+    notes = mix.notes
+    loudness = math.nan
+    if job.measure_level:
+        own = master_at(plan, before, job.session, job.own_goal_lufs)
+        loudness = own.loudness_lufs
+    rate = job.session.sample_rate
+    return Level(loudness, mix.audio.shape[1] / rate, mix.tracks, notes)
+
+
+def finish(
+    job: SongJob,
+    goal_lufs: float,
+    deliverables: tuple[Deliverable, ...],
+    out_dir: Path,
+    tag: Callable[[Path, str], None] | None = None,
+) -> Finished:
+    """Master the song to ``goal_lufs``, write its track files (``tag`` tags each, given its
+    path and format, before it takes its name), keep the master in the scratch folder."""
+    session = job.session
+    before = np.load(job.limiter_input_path, allow_pickle=False)
+    mastered = master_at(plan_master(session), before, session, goal_lufs)
+    np.save(job.master_path, mastered.audio, allow_pickle=False)
+    ceiling = (
+        Ceiling(mastered.ceiling_dbtp, mastered.limiter)
+        if mastered.ceiling_dbtp is not None
+        else None
+    )
+    files = tuple(
+        deliver(
+            mastered.audio,
+            session.sample_rate,
+            d,
+            out_dir / track_file_name(job.song, d),
+            session.seed,
+            ceiling,
+            verify=True,
+            finish=None if tag is None else (lambda path, kind=d.format: tag(path, kind)),
+        )
+        for d in deliverables
+    )
+    return Finished(
+        goal_lufs=goal_lufs,
+        loudness_lufs=mastered.loudness_lufs,
+        gain_db=mastered.gain_db,
+        limiting_db=mastered.limiting_db,
+        ceiling_dbtp=mastered.ceiling_dbtp,
+        limiter=mastered.limiter,
+        length=mastered.audio.shape[1],
+        files=files,
+        notes=mastered.notes,
+    )
+
+
+def measure_and_finish(
+    job: SongJob,
+    goal_lufs: float,
+    deliverables: tuple[Deliverable, ...],
+    out_dir: Path,
+    tag: Callable[[Path, str], None] | None = None,
+) -> tuple[Level, Finished]:
+    """Both steps at once, for mode track: the goal is known before the song is rendered, so
+    a song's files need not wait for the others."""
+    return measure(job), finish(job, goal_lufs, deliverables, out_dir, tag)
+
+
+def master_path(scratch: Path, number: int) -> Path:
+    """Where ``finish`` keeps the master of song ``number`` for the album file."""
+    return scratch / f"{number:02d}-master.npy"
+
+
+def track_file_name(song: Song, deliverable: Deliverable) -> str:
+    """``01 Indie Pop.flac``: the track number, then the title made safe for file systems."""
+    stem = f"{song.number:02d} {master_file_stem(song.title, song.session.path)}"
+    return output_file_name(None, stem, deliverable.format)

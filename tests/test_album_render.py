@@ -1,0 +1,177 @@
+"""Album builds: album loudness keeps the songs' differences (mode album) or levels them
+(mode track), every file holds the ceiling, and the bytes do not depend on --jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from jsonschema import Draft202012Validator
+from mutagen.flac import FLAC
+from mutagen.id3 import ID3
+from referencing import Registry, Resource
+
+from render.album.build import AlbumResult, render_album
+from render.album.load import load_album
+from render.cli import main
+from render.measure import measure
+from render.session.validate import load_schema
+from tests.album_fixtures import OWN_TARGETS_LUFS, write_album
+from tests.conftest import write_stem
+from tests.ebur128 import ffmpeg_ebur128
+
+ALBUM = """\
+version: 1
+title: Test Album
+artist: Test Artist
+year: 2026
+upc: '012345678905'
+songs:
+  - {{session: song1/session.yaml, isrc: GBAYE2600001}}
+  - {{session: song2/session.yaml, title: Second}}
+  - {{session: song3/session.yaml}}
+loudness: {{mode: {mode}, target: {{loudness: -12 LUFS, true_peak: -1 dBTP}}}}
+deliver:
+  tracks:
+    - {{format: flac, bit_depth: 24}}
+    - {{format: wav, bit_depth: 16, sample_rate: 44100}}
+    - {{format: mp3, bitrate: 192}}
+  album: {{format: flac, bit_depth: 16, sample_rate: 44100}}
+"""
+
+
+def build(folder: Path, mode: str, jobs: int) -> AlbumResult:
+    rng = np.random.default_rng(20261202)
+    return render_album(load_album(write_album(rng, folder, ALBUM.format(mode=mode))), jobs)
+
+
+@pytest.fixture(scope="module")
+def album_mode(tmp_path_factory: pytest.TempPathFactory) -> AlbumResult:
+    return build(tmp_path_factory.mktemp("album"), "album", jobs=1)
+
+
+def written_loudness(result: AlbumResult, deliverable: int = 0) -> list[float]:
+    """Each song's integrated loudness as its file reads back, by our meter."""
+    out = []
+    for finished in result.songs:
+        x, rate = sf.read(finished.files[deliverable].path, dtype="float64", always_2d=True)
+        out.append(measure(x.T, rate).integrated_lufs)
+    return out
+
+
+def test_album_mode_keeps_relative_levels_and_puts_the_loudest_on_target(
+    album_mode: AlbumResult,
+) -> None:
+    """Own levels within the search tolerance (0.02 LU) of each session's target; after the
+    album offset, every difference between two songs is the same within 0.1 LU, and the
+    loudest song reads -12 LUFS within 0.1 LU, by our meter and by ffmpeg's."""
+    own = [level.loudness_lufs for level in album_mode.levels]
+    assert own == pytest.approx(OWN_TARGETS_LUFS, abs=0.02)
+    for deliverable in (0, 1):
+        after = written_loudness(album_mode, deliverable)
+        assert max(after) == pytest.approx(-12.0, abs=0.1)
+        for i in range(3):
+            for j in range(i + 1, 3):
+                assert after[i] - after[j] == pytest.approx(own[i] - own[j], abs=0.1)
+    loudest = album_mode.songs[0].files[0].path
+    assert ffmpeg_ebur128(loudest).integrated_lufs == pytest.approx(-12.0, abs=0.2)
+
+
+def test_every_track_file_holds_the_ceiling(album_mode: AlbumResult) -> None:
+    for finished in album_mode.songs:
+        for file in finished.files:
+            assert max(file.figures.loudness.true_peak_dbtp) <= -1.0
+
+
+def test_track_mode_puts_every_song_on_target(tmp_path: Path) -> None:
+    result = build(tmp_path, "track", jobs=1)
+    assert written_loudness(result) == pytest.approx([-12.0] * 3, abs=0.1)
+
+
+def test_jobs_1_and_2_write_identical_bytes(album_mode: AlbumResult, tmp_path: Path) -> None:
+    parallel = build(tmp_path, "album", jobs=2)
+
+    def digests(result: AlbumResult) -> dict[str, str]:
+        return {
+            path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(result.album.out_dir.iterdir())
+        }
+
+    assert digests(parallel) == digests(album_mode)
+    assert len(digests(parallel)) == 3 * 3 + 4  # album file, CUE sheet, album-qc.json/html
+
+
+def test_a_failing_song_fails_the_album_with_its_own_location(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged stem fails its song with the session's file:line:key, in
+    a worker process; the other songs' files are complete, none is left half-written."""
+    album = write_album(np.random.default_rng(1), tmp_path, ALBUM.format(mode="track"))
+    damaged = np.zeros((2, 48_000))
+    damaged[0, 1000] = np.nan  # found only while decoding, after the album validated
+    write_stem(tmp_path / "song2" / "stems" / "noise.wav", damaged)
+    assert main([str(album), "--jobs", "2", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "song2/session.yaml:6:" in error and "tracks.noise.stem" in error
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [
+        f"{song}.{kind}" for song in ("01 Song 1", "03 Song 3") for kind in ("flac", "mp3", "wav")
+    ]
+
+
+def test_tags_read_back_with_mutagen(album_mode: AlbumResult) -> None:
+    """Title, artist, album, track number, ISRC, year and UPC, as the album file says, in the
+    FLAC and MP3 track files and the album file."""
+    album = album_mode.album
+    for song, finished in zip(album.songs, album_mode.songs, strict=True):
+        flac, _, mp3 = (file.path for file in finished.files)
+        vorbis = FLAC(flac)
+        assert {key: vorbis[key] for key in vorbis} == {
+            "title": [song.title],
+            "artist": ["Test Artist"],
+            "album": ["Test Album"],
+            "tracknumber": [str(song.number)],
+            "tracktotal": ["3"],
+            "date": ["2026"],
+            "barcode": ["012345678905"],
+            **({"isrc": [song.isrc]} if song.isrc else {}),
+        }
+        id3 = ID3(mp3)
+        assert id3["TIT2"].text == [song.title] and id3["TPE1"].text == ["Test Artist"]
+        assert id3["TALB"].text == ["Test Album"] and id3["TRCK"].text == [f"{song.number}/3"]
+        assert str(id3["TDRC"].text[0]) == "2026"
+        assert id3["TXXX:BARCODE"].text == ["012345678905"]
+        assert ("TSRC" in id3) == (song.isrc is not None)
+    assert FLAC(album_mode.songs[0].files[0].path)["isrc"] == ["GBAYE2600001"]
+    assert album_mode.album_file is not None
+    whole = FLAC(album_mode.album_file.written.path)
+    assert (whole["title"], whole["album"], whole["date"]) == (["Test Album"],) * 2 + (["2026"],)
+    assert "tracknumber" not in whole
+
+
+def test_album_qc_report_files(album_mode: AlbumResult) -> None:
+    """album-qc.json follows its schema and holds each song's loudness as written and the
+    spread of the own levels (-14 to -20 LUFS: 6 LU); album-qc.html has its two plots and
+    denies the page the network."""
+    qc_json, qc_html = album_mode.report_files
+    document = json.loads(qc_json.read_text())
+    registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema))
+        for schema in map(load_schema, ("qc.schema.json", "album-qc.schema.json"))
+    )
+    Draft202012Validator(load_schema("album-qc.schema.json"), registry=registry).validate(document)
+    assert document["loudness_spread_lu"] == pytest.approx(6.0, abs=0.1)
+    written = written_loudness(album_mode)
+    for song, loudness in zip(document["songs"], written, strict=True):
+        assert song["file"]["integrated_lufs"] == pytest.approx(loudness, abs=0.001)
+    tracks = document["album_file"]["tracks"]
+    assert [track["index_01_sample"] * 75 for track in tracks] == [
+        track["index_01_frames"] * 44_100 for track in tracks
+    ]
+    page = qc_html.read_text()
+    assert page.count('<img src="data:image/png;base64,') == 2
+    assert "default-src 'none'" in page
