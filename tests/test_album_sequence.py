@@ -13,7 +13,7 @@ import soundfile as sf
 from render.album.build import render_album
 from render.album.cue import timestamp
 from render.album.load import load_album
-from render.album.sequence import assemble, place
+from render.album.sequence import SequenceError, assemble, place
 from tests.conftest import sine, write_stem
 
 RATE = 48_000
@@ -146,3 +146,10 @@ def test_cue_sheet_matches_the_album_file_to_the_sample(tmp_path: Path, album_ra
         assert expected - rate // 4 + int(np.argmax(window)) == expected
     assert 'FILE "Clicks.flac" WAVE' in cue and "CATALOG 0012345678905" in cue
     assert "    ISRC GBAYE2600002" in cue and cue.count("INDEX 00") == 2
+
+
+def test_a_crossfade_longer_than_a_song_is_refused() -> None:
+    with pytest.raises(SequenceError) as raised:
+        place([RATE, 3 * RATE], [0.0, 0.0], [2.0, 0.0], RATE)
+    assert raised.value.song == 0
+    assert str(raised.value).startswith("a crossfade of 2 s overlaps 2.000 s, more than song 1")
