@@ -41,6 +41,9 @@ DESCRIPTION = """\
 Render a session file: validate it against the session schema, mix its stems, master the
 mix to its loudness and true-peak target, and write both to the output folder, measuring
 every master file as written. The same session and stems always give the same bytes.
+An album file (one with a top-level `songs` list) renders every song's session, brings
+them to album loudness, and writes track files, one album file with a CUE sheet and an
+album QC report.
 """
 
 EPILOG = """\
@@ -62,6 +65,7 @@ exit status:
 
 examples:
   render sessions/demo/session.yaml
+  render sessions/demo-album/album.yaml --jobs 2   songs rendered two at a time
   render --check sessions/*/session.yaml     validate, e.g. in a pre-commit hook
   render song.yaml --out build/ --jobs 2 --quiet
 """
@@ -79,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SESSION",
         nargs="+",
         type=Path,
-        help="session file(s) (YAML, format version 1)",
+        help="session or album file(s) (YAML, format version 1)",
     )
     parser.add_argument(
         "--out",
@@ -114,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         type=_positive_int,
         default=os.cpu_count() or 1,
-        help="tracks rendered at once (default: the number of CPU cores); "
-        "the output is identical for every N",
+        help="tracks (of an album: songs) rendered at once (default: the number of CPU "
+        "cores); the output is identical for every N",
     )
     caching = parser.add_mutually_exclusive_group()
     caching.add_argument(

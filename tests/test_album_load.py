@@ -12,6 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from render.album.load import is_album, load_album
+from render.cli import main
 from render.errors import SessionError
 from render.session.validate import load_schema, validate
 from render.session.yaml_source import parse_yaml
@@ -86,3 +87,16 @@ def test_album_schema_is_valid_and_its_example_validates() -> None:
     for example in schema["examples"]:
         document = parse_yaml(json.dumps(example), "example.yaml")
         assert validate(document, "album.schema.json") == []
+
+
+def test_cli_checks_an_album_and_refuses_session_only_modes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The command tells an album by its `songs` list: --check validates it with its songs;
+    --verify and --report-only, which compare or re-measure one session, are usage errors."""
+    album = Path(__file__).parent.parent / "sessions" / "demo-album" / "album.yaml"
+    assert main([str(album), "--check"]) == 0
+    assert capsys.readouterr().out == f"{album}: valid album (3 songs)\n"
+    for option in ("--verify", "--report-only"):
+        assert main([str(album), option]) == 2
+        assert f"{option} takes session files; {album} is an album" in capsys.readouterr().err

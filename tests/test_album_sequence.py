@@ -13,7 +13,7 @@ import soundfile as sf
 from render.album.build import render_album
 from render.album.cue import timestamp
 from render.album.load import load_album
-from render.album.sequence import assemble, place
+from render.album.sequence import SequenceError, assemble, place
 from tests.conftest import sine, write_stem
 
 RATE = 48_000
@@ -146,3 +146,42 @@ def test_cue_sheet_matches_the_album_file_to_the_sample(tmp_path: Path, album_ra
         assert expected - rate // 4 + int(np.argmax(window)) == expected
     assert 'FILE "Clicks.flac" WAVE' in cue and "CATALOG 0012345678905" in cue
     assert "    ISRC GBAYE2600002" in cue and cue.count("INDEX 00") == 2
+
+
+def test_a_crossfade_longer_than_a_song_is_refused() -> None:
+    with pytest.raises(SequenceError) as raised:
+        place([RATE, 3 * RATE], [0.0, 0.0], [2.0, 0.0], RATE)
+    assert raised.value.song == 0
+    assert str(raised.value).startswith("a crossfade of 2 s overlaps 2.000 s, more than song 1")
+
+
+def test_a_crossfade_over_the_ceiling_is_limited_there_alone(tmp_path: Path) -> None:
+    """Two songs of one 480 Hz sine, crossfaded in phase (8 s songs and a 1 s fade: both are
+    whole periods and whole frames), sum to 3 dB over the ceiling in the middle of the
+    fade: the album file is limited again there and holds -1 dBTP as written, and away
+    from the fade (beyond the limiter's lookahead before it and its release after it) its
+    samples are the track files' samples exactly (float WAVs: no dither to differ)."""
+    write_stem(tmp_path / "stems" / "tone.wav", sine(480.0, 8.0, amplitude=0.5))
+    (tmp_path / "song.yaml").write_text(
+        "version: 1\ntitle: Tone\nstems: stems\ntracks: {tone: {stem: tone.wav}}\n"
+        "mastering: {target: {loudness: -3, true_peak: -1}}\n"
+    )
+    (tmp_path / "album.yaml").write_text(
+        "version: 1\ntitle: Fade\nsongs:\n"
+        "  - {session: song.yaml, crossfade: 1 s}\n  - {session: song.yaml, title: Again}\n"
+        "loudness: {mode: track, target: {loudness: -3, true_peak: -1, max_limiting: 20 dB}}\n"
+        "deliver:\n  tracks: {format: wav, bit_depth: float}\n"
+        "  album: {format: wav, bit_depth: float}\n"
+    )
+    result = render_album(load_album(tmp_path / "album.yaml"), jobs=1)
+    assert result.album_file is not None
+    written = result.album_file.written
+    assert written.corrections[0].startswith("limited again at 48000 Hz: a crossfade raised")
+    assert max(written.figures.loudness.true_peak_dbtp) <= -1.0
+    album, _ = sf.read(written.path, always_2d=True)
+    first, second = (sf.read(s.files[0].path, always_2d=True)[0] for s in result.songs)
+    start = result.album_file.placements[1].index_01
+    assert start == 7 * RATE
+    assert np.array_equal(album[: start - RATE // 10], first[: start - RATE // 10])
+    tail = 2 * RATE  # the last 2 s: 5 s after the fade, the release has ended exactly
+    assert np.array_equal(album[start + second.shape[0] - tail :], second[-tail:])

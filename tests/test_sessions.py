@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from render.album.load import is_album, load_album
 from render.pipeline import render_session
 from render.session import load_session
 from render.session.model import Compressor, Eq, Session
 
 HERE = Path(__file__).parent
 VALID = sorted((HERE / "sessions" / "valid").glob("*.yaml"))
-EXAMPLES = sorted((HERE.parent / "sessions").glob("*/*.yaml"))
+EXAMPLE_FILES = sorted((HERE.parent / "sessions").glob("*/*.yaml"))
+EXAMPLES = [path for path in EXAMPLE_FILES if not is_album(path)]
+ALBUMS = [path for path in EXAMPLE_FILES if is_album(path)]
 
 
 def load_copy(case: Path, session_dir: Path) -> Session:
@@ -92,6 +95,12 @@ def test_full_format_builds_a_typed_model() -> None:
     assert delay.time.duration_ms(112) == pytest.approx(60_000 / 112 * 0.75, rel=1e-12)
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[str(e.parent.name) for e in EXAMPLES])
+@pytest.mark.parametrize("example", EXAMPLES, ids=[f"{e.parent.name}/{e.stem}" for e in EXAMPLES])
 def test_example_sessions_validate(example: Path) -> None:
     assert load_session(example).tracks
+
+
+@pytest.mark.parametrize("album", ALBUMS, ids=[a.parent.name for a in ALBUMS])
+def test_example_albums_validate(album: Path) -> None:
+    """Every example album and its songs' sessions load (the README renders the first)."""
+    assert len(load_album(album).songs) >= 2

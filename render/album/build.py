@@ -106,8 +106,8 @@ def _render_songs(
 
         def finish(goals: Sequence[float], work: Callable[..., Any]) -> list[Any]:
             arguments = [
-                (job, goal, album.tracks, album.out_dir, partial(write_tags, song_tags(album, s)))
-                for job, goal, s in zip(jobs_, goals, album.songs, strict=True)
+                (job, aim, album.tracks, album.out_dir, partial(write_tags, song_tags(album, s)))
+                for job, aim, s in zip(jobs_, goals, album.songs, strict=True)
             ]
             return _run(pool, work, arguments, lambda index: song_lines[index].close())
 
