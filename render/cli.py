@@ -229,8 +229,7 @@ def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> 
         if args.report_only:
             report, written = report_outputs(session, stage)
         else:
-            caching = CacheOptions(not args.no_cache, args.cache, args.cache_max)
-            result = render_session(session, args.jobs, stage, caching)
+            result = render_session(session, args.jobs, stage, _caching(args))
             report, written = result.report, result.report_files
     if not args.quiet:
         if args.report_only:
@@ -264,7 +263,7 @@ def _run_album(
         )
     started = time.perf_counter()
     with progress(console if not args.quiet else Console(quiet=True)) as stage:
-        result = render_album(album, args.jobs, stage)
+        result = render_album(album, args.jobs, stage, _caching(args))
     if not args.quiet:
         print_album(console, album_path, result, time.perf_counter() - started)
         print_album_report(console, result.report, result.report_files)
@@ -283,6 +282,7 @@ def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed
             f"  {song.number:02d}  {song.title}: {level.duration_s:.1f} s, {own}"
             f"mastered to {lufs(done.loudness_lufs, 2)} (goal {done.goal_lufs:.2f})"
         )
+        lines += _cache_lines(level.cache, "      ", "mix and limiter input")
         for file in done.files:
             loudness = file.figures.loudness if file.figures else None
             figures = (
@@ -343,14 +343,20 @@ def print_render(
     print_report(console, result.report, result.report_files)
 
 
-def _cache_lines(account: Account) -> list[str]:
-    """What came from the render cache and what ran, grouped by the reason it ran."""
+def _caching(args: argparse.Namespace) -> CacheOptions:
+    return CacheOptions(not args.no_cache, args.cache, args.cache_max)
+
+
+def _cache_lines(account: Account, indent: str = "  ", whole: str = "everything") -> list[str]:
+    """What came from the render cache and what ran (of ``whole``, the part of the render
+    that uses the cache), grouped by the reason it ran."""
+    head = f"{indent}cache   "
     if account.note is not None:
-        return [f"  cache   {account.note}"]
+        return [head + account.note]
     if not account.rendered:
-        return ["  cache   everything reused: nothing changed since it was cached"]
+        return [head + f"{whole} reused: nothing changed since it was cached"]
     if not account.reused and all(reason == "new" for _, reason in account.rendered):
-        return ["  cache   everything rendered (new to the cache)"]
+        return [head + f"{whole} rendered (new to the cache)"]
     if not any(reason for _, reason in account.rendered):
         return []  # no cache in use
     lines = []
@@ -360,12 +366,12 @@ def _cache_lines(account: Account) -> list[str]:
         others = [n for n in account.reused if not n.startswith(("tracks.", "buses."))]
         parts = [f"{tracks} track{'s' * (tracks != 1)}"] if tracks else []
         parts += [f"{buses} bus{'es' * (buses != 1)}"] if buses else []
-        lines.append(f"  cache   reused {', '.join(parts + others)}")
+        lines.append(f"{head}reused {', '.join(parts + others)}")
     by_reason: dict[str, list[str]] = {}
     for name, reason in account.rendered:
         by_reason.setdefault(reason, []).append(name)
-    label = "  cache   rendered" if not lines else "          rendered"
+    label = head + "rendered" if not lines else " " * len(head) + "rendered"
     for reason, names in by_reason.items():
         lines.append(f"{label} {', '.join(names)}: {reason}")
-        label = "                  "
+        label = " " * len(head + "rendered")
     return lines

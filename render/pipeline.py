@@ -296,9 +296,21 @@ def _name(deliverable: Deliverable, default_stem: str) -> str:
     return output_file_name(deliverable.name, default_stem, deliverable.format)
 
 
-def premaster(session: Session, jobs: int) -> tuple[Mix, MasterPlan, np.ndarray]:
+def premaster(
+    session: Session, jobs: int, caching: CacheOptions = NO_CACHE
+) -> tuple[Mix, MasterPlan, np.ndarray, Account]:
     """The mix of ``session`` and its mastering chain up to the final limiter: what an album
-    measures before it knows every song's loudness goal (``master.master_at`` finishes it)."""
-    mix = render_mix(session, jobs)
-    plan = plan_master(session)
-    return mix, plan, limiter_input(plan, mix.audio, session)
+    measures before it knows every song's loudness goal (``master.master_at`` finishes it);
+    with ``caching``, each from the render cache where it holds them."""
+    reuse = Incremental(session, caching)
+    render_plan = plan(session)
+    mix, mix_stage = reuse.mix(
+        render_plan, lambda strips: render_mix(session, jobs, render_plan, strips)
+    )
+    master_plan = plan_master(session)
+    before = reuse.value(
+        reuse.keys.derived("limiter input", [reuse.keys.master(mix_stage)]),
+        lambda: limiter_input(master_plan, mix.audio, session),
+    )
+    reuse.finish()
+    return mix, master_plan, before, reuse.account

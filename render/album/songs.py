@@ -20,6 +20,7 @@ import numpy as np
 
 from render.album.model import Album, Song
 from render.deliver import Ceiling, Delivered, deliver
+from render.incremental import Account, CacheOptions
 from render.master import master_at, plan_master
 from render.pipeline import premaster
 from render.session.checks import master_file_stem, output_file_name
@@ -35,6 +36,7 @@ class SongJob:
     own_goal_lufs: float | None  # the session's own loudness target: the song's own level
     measure_level: bool  # mode album: the own level is needed
     scratch: Path  # the album's temporary folder
+    caching: CacheOptions  # the render cache the song's mix is taken from and kept in
 
     @property
     def limiter_input_path(self) -> Path:
@@ -53,6 +55,7 @@ class Level:
     duration_s: float
     tracks: tuple[str, ...]
     notes: tuple[str, ...]
+    cache: Account  # what came from the render cache, and what was rendered and why
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Finished:
     notes: tuple[str, ...]
 
 
-def song_job(album: Album, song: Song, scratch: Path) -> SongJob:
+def song_job(album: Album, song: Song, scratch: Path, caching: CacheOptions) -> SongJob:
     """The job of ``song``: its session mastered to the album target (the album's ceiling,
     else the session's own), by the session's own chain."""
     session = song.session
@@ -84,12 +87,12 @@ def song_job(album: Album, song: Song, scratch: Path) -> SongJob:
     )
     chain = session.mastering.chain if session.mastering else ()
     mastered = replace(session, mastering=Mastering(chain=chain, target=target))
-    return SongJob(song, mastered, own.integrated_lufs, album.mode == "album", scratch)
+    return SongJob(song, mastered, own.integrated_lufs, album.mode == "album", scratch, caching)
 
 
 def measure(job: SongJob) -> Level:
     """Render the song up to its final limiter, keep that signal, measure its own level."""
-    mix, plan, before = premaster(job.session, jobs=1)
+    mix, plan, before, account = premaster(job.session, 1, job.caching)
     np.save(job.limiter_input_path, before, allow_pickle=False)
     notes = mix.notes
     loudness = math.nan
@@ -97,7 +100,7 @@ def measure(job: SongJob) -> Level:
         own = master_at(plan, before, job.session, job.own_goal_lufs)
         loudness = own.loudness_lufs
     rate = job.session.sample_rate
-    return Level(loudness, mix.audio.shape[1] / rate, mix.tracks, notes)
+    return Level(loudness, mix.audio.shape[1] / rate, mix.tracks, notes, account)
 
 
 def finish(
