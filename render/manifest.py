@@ -47,8 +47,9 @@ STAGES = ("renderer", "session", "stem", "mix", "master", "output")
 
 
 def audio_sha256(x: np.ndarray) -> str:
-    """The hash of a rendered signal's float64 samples (C order)."""
-    return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes()).hexdigest()
+    """The hash of a rendered signal's float64 samples (C order), read in place: a copy of
+    3 minutes of stereo cost ~34,000 page faults."""
+    return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).data).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
