@@ -1,12 +1,14 @@
 """Render a session's graph to the stereo mix.
 
 Tracks are independent until they reach a bus, so they render concurrently in threads (the
-decoders, scipy filters and numba kernels release the GIL). Tracks whose whole chain can
-stream are rendered block by block: every track's block ``k`` is processed in parallel, then
-summed into its buses in render order before block ``k + 1``; small reused buffers instead of
-whole-song arrays keep memory low and the caches warm. The other strips render whole, in
-render order, at most ``jobs`` tracks at a time. Either way each bus receives its inputs in
-one fixed order, so the same session gives the same bits for every ``jobs``.
+decoders, scipy filters and numba kernels release the GIL). Strips whose whole chain can
+stream are rendered block by block (``render.streamed``): every streamed track's block ``k``
+is processed by the workers while the main thread sums block ``k - 1`` into the buses and
+runs the streamed buses over it, so bus accumulators are one block long, not one song, and
+the caches stay warm. The other strips render whole, in render order, at most ``jobs``
+tracks at a time. Either way each bus receives its inputs in render order (a strip streams
+only if no bus it feeds has already received a whole-rendered input), so the same session
+gives the same bits for every ``jobs``, streamed or not.
 
 A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps and out.
 """
@@ -14,17 +16,18 @@ A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps a
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
 
 from render import audio_io, memory
-from render.chain import BlockProcess, block_chain, run_chain, streams
+from render.chain import run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
 from render.graph import Node, RenderPlan, plan
 from render.session.model import MIX_BUS, Session, Track
+from render.streamed import StreamedBus, StreamedTrack
 from render.strip import Clip, Levels, StripOutput
 
 BLOCK = 1 << 16
@@ -48,13 +51,13 @@ def render_mix(session: Session, jobs: int) -> Mix:
     render_plan = plan(session)
     mixer = _Mixer(session, render_plan)
     needed = [n for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources]
-    streamed = [node for node in needed if mixer.streamable(node)]
+    streamed = mixer.streamed_nodes(needed)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         mixer.stream(streamed, pool)
         pending: deque[tuple[Node, Future[StripOutput]]] = deque()
         try:
             for node in needed:
-                if node in streamed:
+                if node.name in mixer.streamed:
                     continue
                 needs_keys = any(e.sidechain is not None for e in node.chain)
                 while pending and (not node.is_track or needs_keys or len(pending) >= jobs):
@@ -81,30 +84,93 @@ class _Mixer:
         self.session = session
         self.plan = render_plan
         self.rate = session.sample_rate
-        self.buses: dict[str, np.ndarray] = {}
+        self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
+        self.blocks: dict[str, np.ndarray] = {}  # this block's inputs of the streamed buses
+        self.streamed: set[str] = set()
         self.keys: dict[str, np.ndarray] = {}
         self.heard: set[str] = set()
         self.notes: list[str] = list(render_plan.notes)
 
     def streamable(self, node: Node) -> bool:
-        """A track streams when its stem needs no resampling and its chain streams without a
-        sidechain (a key would have to be complete before the track starts)."""
-        if not isinstance(node.strip, Track) or any(e.sidechain for e in node.chain):
+        """Whether a strip's own processing can stream: a track's when its stem needs no
+        resampling and its chain streams without a sidechain (a key would have to be
+        complete before the track starts); a bus's when its chain streams."""
+        if not isinstance(node.strip, Track):
+            return streams(node.chain, BLOCK)
+        if any(e.sidechain for e in node.chain):
             return False
-        return streams(node.chain) and self.plan.stems[node.name].sample_rate == self.rate
+        return streams(node.chain, BLOCK) and self.plan.stems[node.name].sample_rate == self.rate
+
+    def streamed_nodes(self, needed: list[Node]) -> list[Node]:
+        """The strips of ``needed`` (in render order) that stream: those that can, whose
+        inputs and sidechain keys all stream too, and none of whose buses has an earlier
+        input rendered whole (whole renders are summed after the streamed ones, so that
+        input would move out of render order)."""
+        sources: dict[str, list[str]] = {}
+        for node in needed:
+            for out in node.outputs:
+                sources.setdefault(out.target, []).append(node.name)
+        fed_whole: set[str] = set()
+        chosen = []
+        for node in needed:
+            inputs = sources.get(node.name, []) + [e.sidechain for e in node.chain if e.sidechain]
+            if (
+                self.streamable(node)
+                and all(name in self.streamed for name in inputs)
+                and not any(out.target in fed_whole for out in node.outputs)
+            ):
+                chosen.append(node)
+                self.streamed.add(node.name)
+            else:
+                fed_whole.update(out.target for out in node.outputs)
+        return chosen
 
     def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
-        """Render ``nodes`` block by block, summing each block into the buses in order."""
-        tracks = [_StreamedTrack(self, node) for node in nodes]
+        """Render ``nodes`` block by block: each block's tracks in the workers, its sums and
+        buses here, in render order."""
+        tracks = [self._streamed_track(node) for node in nodes if node.is_track]
+        buses = [StreamedBus(node, self.levels(node, 2)) for node in nodes if not node.is_track]
+        offsets = range(0, self.plan.length, BLOCK) if nodes else range(0)
+        futures: list[Future[StripOutput]] = []
         try:
-            for offset in range(0, self.plan.length, BLOCK):
-                n = min(BLOCK, self.plan.length - offset)
-                futures = [pool.submit(track.block, offset, n) for track in tracks]
-                for track, future in zip(tracks, futures, strict=True):
-                    self.deliver(track.node, future.result(), offset)
+            futures = [pool.submit(track.block, 0, self._block_length(0)) for track in tracks]
+            for offset in offsets:
+                following = offset + BLOCK
+                for index, track in enumerate(tracks):
+                    output = futures[index].result()
+                    # Queue this track's next block before summing this one, so the workers
+                    # never wait for the sums (a track's blocks still run one after another).
+                    if following < self.plan.length:
+                        n = self._block_length(following)
+                        futures[index] = pool.submit(track.block, following, n)
+                    self.deliver(track.node, output, offset)
+                for bus in buses:
+                    x = self.blocks.pop(bus.node.name, None)
+                    if x is None:
+                        x = np.zeros((2, self._block_length(offset)))
+                    output = bus.block(offset, x, self._keys(bus.node, offset))
+                    self.deliver(bus.node, output, offset)
         finally:
+            for future in futures:
+                future.cancel()
+            wait(futures)  # a block still running may be reading its stem
             for track in tracks:
                 track.close()
+
+    def _block_length(self, offset: int) -> int:
+        return min(BLOCK, self.plan.length - offset)
+
+    def _streamed_track(self, node: Node) -> StreamedTrack:
+        where = self.session.where(f"tracks.{node.name}.stem")
+        info = self.plan.stems[node.name]
+        return StreamedTrack(node, info, self.levels(node, info.channels), self.rate, where)
+
+    def _keys(self, node: Node, offset: int) -> list[np.ndarray | None]:
+        """Each insert's sidechain key for the block at ``offset`` (None where it has none)."""
+        return [
+            None if e.sidechain is None else self.keys[e.sidechain][:, offset : offset + BLOCK]
+            for e in node.chain
+        ]
 
     def render_track(self, node: Node) -> StripOutput:
         track = node.strip
@@ -132,16 +198,13 @@ class _Mixer:
         x = self.buses.pop(node.name, None)
         if x is None:
             x = memory.zeros((2, self.plan.length))
-        stages = block_chain(node.chain, 2)
-        if stages is None:
+        if not streams(node.chain, BLOCK):
             x = run_chain(node.chain, x, self.keys)
-        levels = self.levels(node, 2)
+            node = Node(node.name, node.strip, (), node.outputs, node.audible)
+        bus = StreamedBus(node, self.levels(node, 2))
         for offset in range(0, self.plan.length, BLOCK):
             block = x[:, offset : offset + BLOCK]
-            for effect, stage in zip(node.chain, stages or (), strict=False):
-                key = self.keys.get(effect.sidechain) if effect.sidechain else None
-                block = stage(block, None if key is None else key[:, offset : offset + BLOCK])
-            self.deliver(node, levels.apply(block, offset), offset)
+            self.deliver(node, bus.block(offset, block, self._keys(node, offset)), offset)
 
     def deliver(self, node: Node, output: StripOutput, offset: int) -> None:
         """Sum a strip's block at ``offset`` into the buses it feeds (in render order only)."""
@@ -155,8 +218,13 @@ class _Mixer:
         for out in node.outputs:
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
-            bus = self._buffer(self.buses, out.target)
-            accumulate(bus[:, offset : offset + n], signal, db_to_gain(out.level_db))
+            if out.target in self.streamed:
+                bus = self.blocks.get(out.target)
+                if bus is None:
+                    bus = self.blocks[out.target] = np.zeros((2, n))
+            else:
+                bus = self._buffer(self.buses, out.target)[:, offset : offset + n]
+            accumulate(bus, signal, db_to_gain(out.level_db))
 
     def finish(self) -> Mix:
         mix = self.buses.pop(MIX_BUS, memory.zeros((2, self.plan.length)))
@@ -183,46 +251,3 @@ class _Mixer:
     def located(self, track: Track, error: AudioInputError) -> AudioInputError:
         """An error found while decoding, pointed at the session line naming the stem."""
         return AudioInputError(f"{self.session.where(f'tracks.{track.name}.stem')}: {error}")
-
-
-class _StreamedTrack:
-    """One track rendered block by block: stem reader, chain state, levels."""
-
-    def __init__(self, mixer: _Mixer, node: Node) -> None:
-        track = node.strip
-        assert isinstance(track, Track)
-        info = mixer.plan.stems[track.name]
-        self.mixer, self.node, self.track = mixer, node, track
-        self.clip = Clip(track, info.frames, mixer.rate)
-        self.channels = info.channels
-        stages = block_chain(node.chain, info.channels)
-        assert stages is not None
-        self.stages: list[BlockProcess] = stages
-        self.levels = mixer.levels(node, info.channels)
-        self.reader: audio_io.StemReader | None = None
-
-    def block(self, offset: int, n: int) -> StripOutput:
-        x = np.zeros((self.channels, n))
-        begin, end = self.clip.overlap(offset, n)
-        if end > begin:
-            if self.reader is None:
-                self.reader = self._open()
-            at = self.clip.start + begin - offset
-            try:
-                x[:, at : at + end - begin] = self.reader.read(end - begin)
-            except AudioInputError as e:
-                raise self.mixer.located(self.track, e) from e
-            x[:, at : at + end - begin] *= self.clip.gains(begin, end)
-        for stage in self.stages:
-            x = stage(x, None)
-        return self.levels.apply(x, offset)
-
-    def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-
-    def _open(self) -> audio_io.StemReader:
-        try:
-            return audio_io.StemReader(self.track.stem, self.clip.first)
-        except AudioInputError as e:
-            raise self.mixer.located(self.track, e) from e
