@@ -8,16 +8,25 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from render import audio_io
 from render.analysis import analyse
 from render.deliver import Ceiling, Delivered, deliver, describe
 from render.errors import OutputError
 from render.manifest import NAME as MANIFEST
-from render.manifest import Difference, audio_sha256, build_manifest, compare, write_manifest
+from render.manifest import (
+    Difference,
+    audio_sha256,
+    build_manifest,
+    compare,
+    describe_inputs,
+    write_manifest,
+)
 from render.master import Master, master
 from render.mix import render_mix
 from render.qc import FileReport, Report, assess
@@ -31,6 +40,7 @@ Stage = Callable[[str], AbstractContextManager[object]]
 """Called with a stage's name ("mix", "master", a file name, "qc") around that stage's work,
 so the command line can show progress; the pipeline itself prints nothing."""
 QC_FILES = ("qc.json", "qc.html")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,78 +65,88 @@ def render_session(
     rate = session.sample_rate
     with stage("mix"):
         mix = render_mix(session, jobs)
-        mix_figures = analyse(mix.audio, rate)
-    notes = list(mix.notes)
-    if (peak_dbfs := max(mix_figures.loudness.sample_peak_dbfs)) > 0.0:
-        notes.append(
-            f"the mix peaks at {peak_dbfs:+.2f} dBFS and is clipped in fixed-point "
-            "files; lower the track gains"
-        )
-    mastered = devices = None
-    if session.mastering is not None:
-        with stage("master"):
-            mastered = master(mix.audio, session)
-            devices = translate(mastered.audio, rate)
-        notes += mastered.notes
-    out_dir = session.output.dir
-    created = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
-    audio_io.remove_stale_partials(out_dir)  # left by a render that was killed outright
-    try:
-        files: list[Delivered] = []
-        for d in session.output.mix:
-            with stage(_name(d, "mix")):
-                files.append(deliver(mix.audio, rate, d, out_dir / _name(d, "mix"), session.seed))
-        masters: list[Delivered] = []
-        if mastered is not None:
-            ceiling = (
-                Ceiling(mastered.ceiling_dbtp, mastered.limiter)
-                if mastered.ceiling_dbtp is not None
-                else None
-            )
-            stem = master_file_stem(session.title, session.path)
-            for d in session.output.master or (Deliverable(),):
-                path = out_dir / _name(d, stem)
-                with stage(path.name):
-                    masters.append(
-                        deliver(mastered.audio, rate, d, path, session.seed, ceiling, verify=True)
+    # Measuring the mix and hashing the inputs for the manifest mostly release the GIL:
+    # where more threads are allowed they run beside the mastering and writing below.
+    with ThreadPoolExecutor(max_workers=2) as side:
+        inputs = _beside(side, jobs, describe_inputs, session)
+        measured = _beside(side, jobs, analyse, mix.audio, rate)
+        mastered = devices = None
+        if session.mastering is not None:
+            with stage("master"):
+                mastered = master(mix.audio, session)
+                devices = translate(mastered.audio, rate)
+        out_dir = session.output.dir
+        created = not out_dir.exists()
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"{out_dir}: cannot create the output folder ({e.strerror})") from e
+        audio_io.remove_stale_partials(out_dir)  # left by a render that was killed outright
+        try:
+            files: list[Delivered] = []
+            for d in session.output.mix:
+                with stage(_name(d, "mix")):
+                    files.append(
+                        deliver(mix.audio, rate, d, out_dir / _name(d, "mix"), session.seed)
                     )
-        reports = [FileReport("mix", files[0].path, files[0].description, mix_figures, (), ())]
-        reports += [
-            FileReport(
-                "master",
-                written.path,
-                written.description,
-                written.figures,  # type: ignore[arg-type]  # verified files carry figures
-                devices if index == 0 and devices else (),
-                written.corrections,
-            )
-            for index, written in enumerate(masters)
-        ]
-        with stage("qc"):
-            report = assess(
-                session.title,
-                Path(session.path.name),
-                session.mastering.target if session.mastering else None,
-                mastered.limiting_db if mastered and mastered.limiter else None,
-                reports,
-                notes,
-            )
-            report_files = write_report(report, out_dir)
-        stages = {"mix": audio_sha256(mix.audio)}
-        if mastered is not None:
-            stages["master"] = audio_sha256(mastered.audio)
-        outputs = [("mix", d.path, d.description, mix_figures) for d in files]
-        outputs += [("master", m.path, m.description, m.figures) for m in masters]
-        outputs += [("report", path, "QC report", None) for path in report_files]
-        manifest = write_manifest(build_manifest(session, stages, outputs), out_dir)
-    except BaseException:
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        raise
+            masters: list[Delivered] = []
+            if mastered is not None:
+                ceiling = (
+                    Ceiling(mastered.ceiling_dbtp, mastered.limiter)
+                    if mastered.ceiling_dbtp is not None
+                    else None
+                )
+                stem = master_file_stem(session.title, session.path)
+                for d in session.output.master or (Deliverable(),):
+                    path = out_dir / _name(d, stem)
+                    with stage(path.name):
+                        masters.append(
+                            deliver(
+                                mastered.audio, rate, d, path, session.seed, ceiling, verify=True
+                            )
+                        )
+            mix_figures = measured.result()
+            notes = list(mix.notes)
+            if (peak_dbfs := max(mix_figures.loudness.sample_peak_dbfs)) > 0.0:
+                notes.append(
+                    f"the mix peaks at {peak_dbfs:+.2f} dBFS and is clipped in fixed-point "
+                    "files; lower the track gains"
+                )
+            notes += mastered.notes if mastered is not None else []
+            reports = [FileReport("mix", files[0].path, files[0].description, mix_figures, (), ())]
+            reports += [
+                FileReport(
+                    "master",
+                    written.path,
+                    written.description,
+                    written.figures,  # type: ignore[arg-type]  # verified files carry figures
+                    devices if index == 0 and devices else (),
+                    written.corrections,
+                )
+                for index, written in enumerate(masters)
+            ]
+            with stage("qc"):
+                report = assess(
+                    session.title,
+                    Path(session.path.name),
+                    session.mastering.target if session.mastering else None,
+                    mastered.limiting_db if mastered and mastered.limiter else None,
+                    reports,
+                    notes,
+                )
+                report_files = write_report(report, out_dir)
+            stages = {"mix": audio_sha256(mix.audio)}
+            if mastered is not None:
+                stages["master"] = audio_sha256(mastered.audio)
+            outputs = [("mix", d.path, d.description, mix_figures) for d in files]
+            outputs += [("master", m.path, m.description, m.figures) for m in masters]
+            outputs += [("report", path, "QC report", None) for path in report_files]
+            hashed = inputs.result()
+            manifest = write_manifest(build_manifest(session, hashed, stages, outputs), out_dir)
+        except BaseException:
+            if created and not any(out_dir.iterdir()):
+                out_dir.rmdir()
+            raise
     return RenderResult(
         session=session,
         tracks=mix.tracks,
@@ -195,6 +215,16 @@ def verify_session(
         fresh = render_session(elsewhere, jobs, stage)
         manifest = json.loads(fresh.manifest.read_text(encoding="utf-8"))
     return compare(recorded, manifest), len(manifest["outputs"])
+
+
+def _beside(pool: ThreadPoolExecutor, jobs: int, work: Callable[..., T], *args: Any) -> Future[T]:
+    """``work(*args)`` on a thread of ``pool`` where ``jobs`` allows more than one thread;
+    otherwise done at once, here."""
+    if jobs > 1:
+        return pool.submit(work, *args)
+    done: Future[T] = Future()
+    done.set_result(work(*args))
+    return done
 
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:
