@@ -16,13 +16,14 @@ A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps a
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
 
 from render import audio_io, memory
-from render.chain import run_chain, streams
+from render.chain import PreparedEffect, block_chain, run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
 from render.graph import Node, RenderPlan, plan
@@ -148,7 +149,7 @@ class _Mixer:
                     x = self.blocks.pop(bus.node.name, None)
                     if x is None:
                         x = np.zeros((2, self._block_length(offset)))
-                    output = bus.block(offset, x, self._keys(bus.node, offset))
+                    output = bus.block(offset, x, self._keys(bus.node.chain, offset))
                     self.deliver(bus.node, output, offset)
         finally:
             for future in futures:
@@ -165,11 +166,11 @@ class _Mixer:
         info = self.plan.stems[node.name]
         return StreamedTrack(node, info, self.levels(node, info.channels), self.rate, where)
 
-    def _keys(self, node: Node, offset: int) -> list[np.ndarray | None]:
+    def _keys(self, chain: Sequence[PreparedEffect], offset: int) -> list[np.ndarray | None]:
         """Each insert's sidechain key for the block at ``offset`` (None where it has none)."""
         return [
             None if e.sidechain is None else self.keys[e.sidechain][:, offset : offset + BLOCK]
-            for e in node.chain
+            for e in chain
         ]
 
     def render_track(self, node: Node) -> StripOutput:
@@ -204,7 +205,7 @@ class _Mixer:
         bus = StreamedBus(node, self.levels(node, 2))
         for offset in range(0, self.plan.length, BLOCK):
             block = x[:, offset : offset + BLOCK]
-            self.deliver(node, bus.block(offset, block, self._keys(node, offset)), offset)
+            self.deliver(node, bus.block(offset, block, self._keys(node.chain, offset)), offset)
 
     def deliver(self, node: Node, output: StripOutput, offset: int) -> None:
         """Sum a strip's block at ``offset`` into the buses it feeds (in render order only)."""
@@ -227,12 +228,27 @@ class _Mixer:
             accumulate(bus, signal, db_to_gain(out.level_db))
 
     def finish(self) -> Mix:
-        mix = self.buses.pop(MIX_BUS, memory.zeros((2, self.plan.length)))
-        mix = run_chain(self.plan.mix_chain, mix, self.keys) * db_to_gain(self.session.mix.gain_db)
-        audible = np.flatnonzero(np.max(np.abs(mix), axis=0) > SILENCE)
-        end = max(self.plan.content_end, int(audible[-1]) + 1 if audible.size else 0)
+        """The mix bus: its chain and gain, block by block in place where the chain streams,
+        then cut where the last tail has died away."""
+        mix = self.buses.pop(MIX_BUS, None)
+        if mix is None:
+            mix = memory.zeros((2, self.plan.length))
+        chain, gain = self.plan.mix_chain, db_to_gain(self.session.mix.gain_db)
+        stages = block_chain(chain, 2) if streams(chain, BLOCK) else None
+        if stages is None:
+            mix = run_chain(chain, mix, self.keys) * gain
+        else:
+            for offset in range(0, self.plan.length, BLOCK):
+                block = mix[:, offset : offset + BLOCK]
+                for stage, key in zip(stages, self._keys(chain, offset), strict=True):
+                    block = stage(block, key)
+                np.multiply(block, gain, out=mix[:, offset : offset + BLOCK])
+        # Nothing before the end of the last clip is cut, so only the tails are searched.
+        tail = np.max(np.abs(mix[:, self.plan.content_end :]), axis=0)
+        audible = np.flatnonzero(tail > SILENCE)
+        end = self.plan.content_end + (int(audible[-1]) + 1 if audible.size else 0)
         heard = tuple(t.name for t in self.session.tracks if t.name in self.heard)
-        return Mix(np.ascontiguousarray(mix[:, :end]), self.rate, heard, tuple(self.notes))
+        return Mix(memory.first_columns(mix, end), self.rate, heard, tuple(self.notes))
 
     def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
         """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use."""
