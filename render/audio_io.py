@@ -19,8 +19,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from render import pcm_wav
 from render.dsp.dither import Dither, quantise
 from render.errors import AudioInputError, OutputError
+from render.pcm_wav import PcmWavReader
 
 WRITABLE_PCM = {"wav": "WAV", "flac": "FLAC", "aiff": "AIFF"}
 # libsoxr runs its double-precision (VHQ) resampler on AVX where the CPU has it and in plain C
@@ -93,8 +95,21 @@ class StemReader:
         self.position = first
         # Integer samples decode to finite numbers: only float files need the scan.
         self.may_be_nonfinite = self.file.subtype not in _INTEGER_SUBTYPES
+        # Integer PCM WAV (most stems) is decoded here, the same bits 2-3x faster.
+        self.pcm: PcmWavReader | None = None
+        offset = None
+        if self.file.format == "WAV":
+            channels, frames = self.file.channels, self.file.frames
+            offset = pcm_wav.data_offset(path, channels, self.file.subtype, frames)
+        if offset is not None:
+            self.pcm = PcmWavReader(path, offset, self.file.channels, self.file.subtype, first)
 
     def read(self, n: int) -> np.ndarray:
+        if self.pcm is not None:
+            samples = self.pcm.read(n)
+            self._check_length(samples.shape[1], n)
+            self.position += n
+            return samples
         try:
             data = self.file.read(n, dtype="float64", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, OSError) as e:
@@ -102,11 +117,7 @@ class StemReader:
                 f"{self.path}: cannot decode the audio ({_reason(e)}); the file may be "
                 "truncated or damaged"
             ) from e
-        if data.shape[0] < n:
-            raise AudioInputError(
-                f"{self.path}: the file is truncated: its header promises "
-                f"{self.file.frames} frames, only {self.position + data.shape[0]} could be read"
-            )
+        self._check_length(data.shape[0], n)
         if self.may_be_nonfinite and not np.isfinite(data).all():
             first = self.position + int(np.argmax(~np.isfinite(data).all(axis=1)))
             raise AudioInputError(
@@ -116,8 +127,17 @@ class StemReader:
         self.position += n
         return data.T
 
+    def _check_length(self, got: int, n: int) -> None:
+        if got < n:
+            raise AudioInputError(
+                f"{self.path}: the file is truncated: its header promises "
+                f"{self.file.frames} frames, only {self.position + got} could be read"
+            )
+
     def close(self) -> None:
         self.file.close()
+        if self.pcm is not None:
+            self.pcm.close()
 
 
 def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
