@@ -75,7 +75,7 @@ def read_stem(path: Path, sample_rate: int) -> tuple[np.ndarray, StemInfo]:
     info = probe(path)
     reader = StemReader(path, 0)
     try:
-        data = np.ascontiguousarray(reader.read(info.frames))
+        data = reader.read(info.frames)
     finally:
         reader.close()
     return resample(data, info.sample_rate, sample_rate), info
@@ -105,11 +105,19 @@ class StemReader:
             self.pcm = PcmWavReader(path, offset, self.file.channels, self.file.subtype, first)
 
     def read(self, n: int) -> np.ndarray:
+        """The next ``n`` frames, a new ``[channels, n]`` array."""
+        out = np.empty((self.file.channels, n))
+        self.read_into(out)
+        return out
+
+    def read_into(self, out: np.ndarray) -> None:
+        """The next ``out.shape[1]`` frames decoded into ``out`` (``[channels, n]``, rows
+        contiguous), so a block is filled without a temporary copy."""
+        n = out.shape[1]
         if self.pcm is not None:
-            samples = self.pcm.read(n)
-            self._check_length(samples.shape[1], n)
+            self._check_length(self.pcm.read_into(out), n)
             self.position += n
-            return samples
+            return
         try:
             data = self.file.read(n, dtype="float64", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, OSError) as e:
@@ -125,7 +133,7 @@ class StemReader:
                 "infinite; expected finite audio"
             )
         self.position += n
-        return data.T
+        out[...] = data.T
 
     def _check_length(self, got: int, n: int) -> None:
         if got < n:

@@ -62,8 +62,8 @@ def data_offset(path: Path, channels: int, subtype: str, frames: int) -> int | N
 
 
 class PcmWavReader:
-    """Sequential blocks of an integer PCM WAV from frame ``first`` on, as float64
-    ``[channels, n]``; ``read`` returns fewer frames only where the file ends early."""
+    """Sequential blocks of an integer PCM WAV from frame ``first`` on, decoded to float64
+    ``[channels, n]``."""
 
     def __init__(self, path: Path, offset: int, channels: int, subtype: str, first: int) -> None:
         self.channels, self.width = channels, SAMPLE_BYTES[subtype]
@@ -71,15 +71,15 @@ class PcmWavReader:
         self.file.seek(offset + first * channels * self.width)
         self.buffer = bytearray()
 
-    def read(self, n: int) -> np.ndarray:
-        size = n * self.channels * self.width
+    def read_into(self, out: np.ndarray) -> int:
+        """Decode the next ``out.shape[1]`` frames into ``out`` (``[channels, n]``); returns
+        how many there were (fewer only where the file ends early)."""
+        size = out.shape[1] * self.channels * self.width
         if len(self.buffer) < size:
             self.buffer = bytearray(size)
-        got = self.file.readinto(memoryview(self.buffer)[:size])
-        frames = got // (self.channels * self.width)
-        out = np.empty((self.channels, frames))
-        _decode(np.frombuffer(self.buffer, dtype=np.uint8), self.width, out)
-        return out
+        got = self.file.readinto(memoryview(self.buffer)[:size]) // (self.channels * self.width)
+        _decode(np.frombuffer(self.buffer, dtype=np.uint8), self.width, out[:, :got])
+        return got
 
     def close(self) -> None:
         self.file.close()

@@ -55,17 +55,20 @@ class StreamedTrack:
     def block(self, offset: int, n: int) -> StripOutput:
         """The track's ``n`` samples from timeline ``offset`` on, after its inserts, fader
         and pan (blocks must come in timeline order)."""
-        x = np.zeros((self.channels, n))
         begin, end = self.clip.overlap(offset, n)
+        # Where the clip covers the whole block the stem is decoded straight into it.
+        x = np.empty((self.channels, n)) if end - begin == n else np.zeros((self.channels, n))
         if end > begin:
             at = self.clip.start + begin - offset
             try:
                 if self.reader is None:
                     self.reader = audio_io.StemReader(self.stem, self.clip.first)
-                x[:, at : at + end - begin] = self.reader.read(end - begin)
+                self.reader.read_into(x[:, at : at + end - begin])
             except AudioInputError as e:
                 raise AudioInputError(f"{self.where}: {e}") from e
-            x[:, at : at + end - begin] *= self.clip.gains(begin, end)
+            gains = self.clip.gains(begin, end)
+            if not (isinstance(gains, float) and gains == 1.0):  # times 1.0 changes no bit
+                x[:, at : at + end - begin] *= gains
         for stage in self.stages:
             x = stage(x, None)
         return self.levels.apply(x, offset)

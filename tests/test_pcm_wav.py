@@ -75,3 +75,18 @@ def test_other_files_are_left_to_libsndfile(tmp_path: Path, rng: np.random.Gener
     assert data_offset(path, 1, "PCM_16", 5000) is None
     path.write_bytes(path.read_bytes()[:-4])
     assert data_offset(path, 2, "PCM_16", 5000) is None
+
+
+def test_decoding_into_part_of_a_block(tmp_path: Path, rng: np.random.Generator) -> None:
+    """How a streamed track fills a block that its clip covers only in part: the frames
+    land in the slice, the rest of the block is untouched."""
+    path = tmp_path / "x.wav"
+    write_pcm(path, rng, "PCM_24", 2)
+    block = np.full((2, 1000), 7.0)
+    reader = StemReader(path, 10)
+    assert reader.pcm is not None
+    reader.read_into(block[:, 300:800])
+    reader.close()
+    expected, _ = sf.read(str(path), start=10, frames=500, always_2d=True)
+    np.testing.assert_array_equal(block[:, 300:800], expected.T)
+    assert np.all(block[:, :300] == 7.0) and np.all(block[:, 800:] == 7.0)
