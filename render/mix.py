@@ -24,7 +24,7 @@ import numpy as np
 
 from render import audio_io, memory
 from render.chain import PreparedEffect, block_chain, run_chain, streams
-from render.dsp.levels import db_to_gain, sum_into
+from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
 from render.graph import Node, RenderPlan, plan
 from render.session.model import MIX_BUS, Session, Track
@@ -64,7 +64,6 @@ def render_mix(session: Session, jobs: int) -> Mix:
                 while pending and (not node.is_track or needs_keys or len(pending) >= jobs):
                     done, future = pending.popleft()
                     mixer.deliver(done, future.result(), 0)
-                    mixer.flush(0)
                 if node.is_track:
                     pending.append((node, pool.submit(mixer.render_track, node)))
                 else:
@@ -72,7 +71,6 @@ def render_mix(session: Session, jobs: int) -> Mix:
             while pending:
                 done, future = pending.popleft()
                 mixer.deliver(done, future.result(), 0)
-                mixer.flush(0)
         except BaseException:
             for _, future in pending:
                 future.cancel()
@@ -88,8 +86,7 @@ class _Mixer:
         self.plan = render_plan
         self.rate = session.sample_rate
         self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
-        # What each bus receives in the current block, in render order: (signal, gain).
-        self.inputs: dict[str, list[tuple[np.ndarray, float]]] = {}
+        self.blocks: dict[str, np.ndarray] = {}  # this block's inputs of the streamed buses
         self.streamed: set[str] = set()
         self.keys: dict[str, np.ndarray] = {}
         self.heard: set[str] = set()
@@ -149,11 +146,11 @@ class _Mixer:
                         futures[index] = pool.submit(track.block, following, n)
                     self.deliver(track.node, output, offset)
                 for bus in buses:
-                    x = np.zeros((2, self._block_length(offset)))
-                    self._sum(x, self.inputs.pop(bus.node.name, []))
+                    x = self.blocks.pop(bus.node.name, None)
+                    if x is None:
+                        x = np.zeros((2, self._block_length(offset)))
                     output = bus.block(offset, x, self._keys(bus.node.chain, offset))
                     self.deliver(bus.node, output, offset)
-                self.flush(offset)
         finally:
             for future in futures:
                 future.cancel()
@@ -209,11 +206,9 @@ class _Mixer:
         for offset in range(0, self.plan.length, BLOCK):
             block = x[:, offset : offset + BLOCK]
             self.deliver(node, bus.block(offset, block, self._keys(node.chain, offset)), offset)
-            self.flush(offset)
 
     def deliver(self, node: Node, output: StripOutput, offset: int) -> None:
-        """Queue a strip's block at ``offset`` for the buses it feeds (in render order only);
-        ``flush`` or the streamed bus sums them."""
+        """Sum a strip's block at ``offset`` into the buses it feeds (in render order only)."""
         n = output.post.shape[1]
         if node.name in self.plan.key_sources:
             self._buffer(self.keys, node.name)[:, offset : offset + n] = output.post
@@ -224,18 +219,13 @@ class _Mixer:
         for out in node.outputs:
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
-            self.inputs.setdefault(out.target, []).append((signal, db_to_gain(out.level_db)))
-
-    def flush(self, offset: int) -> None:
-        """Sum the queued blocks at ``offset`` into the whole-song buffers of their buses."""
-        for target, inputs in self.inputs.items():
-            n = inputs[0][0].shape[1]
-            self._sum(self._buffer(self.buses, target)[:, offset : offset + n], inputs)
-        self.inputs.clear()
-
-    @staticmethod
-    def _sum(destination: np.ndarray, inputs: list[tuple[np.ndarray, float]]) -> None:
-        sum_into(destination, [signal for signal, _ in inputs], [gain for _, gain in inputs])
+            if out.target in self.streamed:
+                bus = self.blocks.get(out.target)
+                if bus is None:
+                    bus = self.blocks[out.target] = np.zeros((2, n))
+            else:
+                bus = self._buffer(self.buses, out.target)[:, offset : offset + n]
+            accumulate(bus, signal, db_to_gain(out.level_db))
 
     def finish(self) -> Mix:
         """The mix bus: its chain and gain, block by block in place where the chain streams,

@@ -10,11 +10,10 @@ attenuates the other along the same sine/cosine curve, scaled so the near side s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-from numba import njit, typed
+from numba import njit
 
 from render.dsp.kernel_math import DB_PER_NEPER, exp_each, expm1, expm1_each
 
@@ -70,23 +69,14 @@ def fade_in_gains(n: int, curve: FadeCurve) -> np.ndarray:
 
 
 @njit(nogil=True, cache=True)
-def _sum_into(destination: np.ndarray, sources: Any, gains: np.ndarray) -> None:
-    for index in range(len(sources)):
-        source, gain = sources[index], gains[index]
-        for channel in range(destination.shape[0]):
-            into, values = destination[channel], source[channel]
-            for i in range(into.size):
-                into[i] += values[i] * gain
+def _accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
+    for channel in range(destination.shape[0]):
+        into, values = destination[channel], source[channel]
+        for i in range(into.size):
+            into[i] += values[i] * gain
 
 
-def sum_into(
-    destination: np.ndarray, sources: Sequence[np.ndarray], gains: Sequence[float]
-) -> None:
-    """``destination += source * gain`` for each source in turn (the same bits as adding
-    them one by one, in this order), in one call that holds no temporary array and does not
-    hold the GIL: how the strips feeding a bus are summed (``[channels, n]`` all). One call
-    per bus rather than one per strip: on 16 strips it took 0.09 s per 3 minutes against
-    0.24 s, the per-call overhead being most of the cost."""
-    if sources:
-        arrays = typed.List([np.ascontiguousarray(x, dtype=np.float64) for x in sources])
-        _sum_into(destination, arrays, np.asarray(gains, dtype=np.float64))
+def accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
+    """``destination += source * gain`` in one pass, without a temporary array and without
+    holding the GIL: how every strip is summed into a bus (``[channels, n]`` both)."""
+    _accumulate(destination, np.ascontiguousarray(source), float(gain))
