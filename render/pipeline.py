@@ -63,12 +63,13 @@ def render_session(
     """Render the mix of ``session`` and, if it has a mastering section, its master; write
     each deliverable of both, then the QC report of what was written."""
     rate = session.sample_rate
-    with stage("mix"):
-        mix = render_mix(session, jobs)
-    # Measuring the mix and hashing the inputs for the manifest mostly release the GIL:
-    # where more threads are allowed they run beside the mastering and writing below.
+    # Hashing the inputs for the manifest and measuring the mix mostly release the GIL:
+    # where more threads are allowed they run beside the rest (the hashing from the start,
+    # where the mix's own start-up leaves a core idle).
     with ThreadPoolExecutor(max_workers=2) as side:
         inputs = _beside(side, jobs, describe_inputs, session)
+        with stage("mix"):
+            mix = render_mix(session, jobs)
         measured = _beside(side, jobs, analyse, mix.audio, rate)
         mastered = devices = None
         if session.mastering is not None:
