@@ -14,6 +14,7 @@ from render import audio_io
 from render.chain import BlockProcess, block_chain
 from render.errors import AudioInputError
 from render.graph import Node
+from render.session.model import Track
 from render.strip import Clip, Levels, StripOutput
 
 
@@ -42,9 +43,10 @@ class StreamedTrack:
         self, node: Node, info: audio_io.StemInfo, levels: Levels, rate: int, where: str
     ) -> None:
         track = node.strip
+        assert isinstance(track, Track)
         self.node, self.where = node, where
-        self.stem = track.stem  # type: ignore[union-attr]
-        self.clip = Clip(track, info.frames, rate)  # type: ignore[arg-type]
+        self.stem = track.stem
+        self.clip = Clip(track, info.frames, rate)
         self.channels = info.channels
         stages = block_chain(node.chain, info.channels)
         assert stages is not None
