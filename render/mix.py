@@ -16,9 +16,10 @@ A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps a
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -127,10 +128,20 @@ class _Mixer:
         return chosen
 
     def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
-        """Render ``nodes`` block by block: each block's tracks in the workers, its sums and
-        buses here, in render order."""
+        """Render ``nodes`` block by block, every strip's blocks in the workers and the sums
+        here, in render order. A bus's block is queued once its inputs are summed, and its
+        output summed onwards after the next block's tracks, so that the buses run in the
+        workers too; only a bus that listens to another (an input or a key) waits for it."""
         tracks = [self._streamed_track(node) for node in nodes if node.is_track]
         buses = [StreamedBus(node, self.levels(node, 2)) for node in nodes if not node.is_track]
+        names = {bus.node.name for bus in buses}
+        fed = {out.target for bus in buses for out in bus.node.outputs}
+        listens = {  # buses that need another bus's block first: as an input or as a key
+            bus.node.name: bus.node.name in fed or any(e.sidechain in names for e in bus.node.chain)
+            for bus in buses
+        }
+        last: dict[str, Future[StripOutput] | None] = dict.fromkeys(names)
+        queued: deque[tuple[Node, Future[StripOutput], int]] = deque()
         offsets = range(0, self.plan.length, BLOCK) if nodes else range(0)
         futures: list[Future[StripOutput]] = []
         try:
@@ -145,18 +156,32 @@ class _Mixer:
                         n = self._block_length(following)
                         futures[index] = pool.submit(track.block, following, n)
                     self.deliver(track.node, output, offset)
+                self._deliver_queued(queued)  # the previous block's buses
                 for bus in buses:
+                    if listens[bus.node.name]:
+                        self._deliver_queued(queued)
                     x = self.blocks.pop(bus.node.name, None)
                     if x is None:
                         x = np.zeros((2, self._block_length(offset)))
-                    output = bus.block(offset, x, self._keys(bus.node.chain, offset))
-                    self.deliver(bus.node, output, offset)
+                    keys = self._keys(bus.node.chain, offset)
+                    before = last[bus.node.name]
+                    future = pool.submit(_after, before, bus.block, offset, x, keys)
+                    last[bus.node.name] = future
+                    queued.append((bus.node, future, offset))
+            self._deliver_queued(queued)
         finally:
-            for future in futures:
+            pending = futures + [future for _, future, _ in queued]
+            for future in pending:
                 future.cancel()
-            wait(futures)  # a block still running may be reading its stem
+            wait(pending)  # a block still running may be reading its stem
             for track in tracks:
                 track.close()
+
+    def _deliver_queued(self, queued: deque[tuple[Node, Future[StripOutput], int]]) -> None:
+        """Sum the queued bus blocks onwards, in the order they were queued (render order)."""
+        while queued:
+            node, future, offset = queued.popleft()
+            self.deliver(node, future.result(), offset)
 
     def _block_length(self, offset: int) -> int:
         return min(BLOCK, self.plan.length - offset)
@@ -267,3 +292,14 @@ class _Mixer:
     def located(self, track: Track, error: AudioInputError) -> AudioInputError:
         """An error found while decoding, pointed at the session line naming the stem."""
         return AudioInputError(f"{self.session.where(f'tracks.{track.name}.stem')}: {error}")
+
+
+def _after(
+    before: Future[StripOutput] | None, block: Callable[..., StripOutput], *args: Any
+) -> StripOutput:
+    """``block(*args)`` once the strip's previous block is done: the pool takes tasks in the
+    order they were queued, so ``before`` has already started (at worst this waits for it to
+    finish on another worker)."""
+    if before is not None:
+        before.result()
+    return block(*args)
