@@ -76,24 +76,24 @@ class Incremental:
                 self.account.note = f"not used: {root} cannot be written ({reason})"
                 root = None
         self.digests = InputDigests(root)
-        self.keys = Keys(session, self.digests)
+        self.keys = Keys(session, self.digests if self.cache is not None else None)
         self._record_path = None if root is None else root / "renders" / _record_name(session)
         self._before = self._read_record()
         self._stages: dict[str, Ingredients] = {}
 
     def value(self, stage: Stage, make: Callable[[], T]) -> T:
         """The object ``stage`` produces: from the cache, or made by ``make`` and stored."""
-        found = self._lookup(stage)
+        found = self.lookup(stage)
         if found is not None:
             return found  # type: ignore[no-any-return]
         made = make()
-        self._made(stage, made)
+        self.keep(stage, made)
         return made
 
     def file(self, stage: Stage, path: Path, make: Callable[[], Delivered]) -> Delivered:
         """The file ``stage`` writes at ``path``: its cached bytes written there again
         (atomically), or written by ``make`` and its bytes stored."""
-        found = self._lookup(stage)
+        found = self.lookup(stage)
         if found is not None:
             data, description, figures, corrections = found
             with audio_io.atomic_path(path) as temporary:
@@ -106,7 +106,7 @@ class Incremental:
         record = (b"", made.description, made.figures, made.corrections)
         if self.cache is not None:
             record = (path.read_bytes(), *record[1:])
-        self._made(stage, record)
+        self.keep(stage, record)
         return made
 
     def mix(self, plan: RenderPlan, render: Callable[[StripCache | None], T]) -> tuple[T, Stage]:
@@ -134,7 +134,8 @@ class Incremental:
 
         return self.value(mix, from_strips), mix
 
-    def _lookup(self, stage: Stage) -> Any | None:
+    def lookup(self, stage: Stage) -> Any | None:
+        """The object ``stage`` produced, if the cache holds it (else ``keep`` it when made)."""
         self._stages[stage.name] = stage.ingredients
         if self.cache is None:
             return None
@@ -143,7 +144,8 @@ class Incremental:
             self.account.reused.append(stage.name)
         return found
 
-    def _made(self, stage: Stage, value: Any) -> None:
+    def keep(self, stage: Stage, value: Any) -> None:
+        """Account for ``stage`` as rendered and store what it made."""
         self._ran(stage)
         if self.cache is not None:
             self.cache.store(stage.key, value)
