@@ -25,7 +25,7 @@ from render.errors import OutputError
 from render.graph import RenderPlan
 from render.keys import Ingredients, Keys, Stage, sha256_json, why
 from render.session.model import Session
-from render.strip_cache import StripCache
+from render.strip_cache import StripCache, worth_caching
 
 DEFAULT_DIR = ".render-cache"
 DEFAULT_MAX_BYTES = 4 * 10**9
@@ -118,18 +118,21 @@ class Incremental:
         if self.cache is None:
             return self.value(mix, lambda: render(None)), mix
 
+        rate = self.session.sample_rate
+        cacheable = {n.name for n in plan.nodes if worth_caching(n, plan, rate)}
+
         def from_strips() -> T:
             assert self.cache is not None
             while True:
                 try:
-                    with StripCache(self.cache, stages, plan) as strips:
+                    with StripCache(self.cache, stages, plan, cacheable) as strips:
                         made = render(strips)
                     break
                 except DamagedEntry:  # deleted: render again, that strip rendered anew
                     continue
             self.account.reused += [stages[name].name for name in strips.entries]
             for name in strips.rendered:
-                self._ran(stages[name])
+                self._ran(stages[name], cached=name in cacheable)
             return made
 
         return self.value(mix, from_strips), mix
@@ -161,8 +164,10 @@ class Incremental:
                 temporary.write_text(json.dumps(self._stages, sort_keys=True), encoding="utf-8")
         self.cache.evict()
 
-    def _ran(self, stage: Stage) -> None:
+    def _ran(self, stage: Stage, cached: bool = True) -> None:
         reason = why(stage, self._before.get(stage.name)) if self.cache is not None else ""
+        if not cached and reason == "not in the cache":
+            reason = "rendered every time (light inserts: cheaper than the cache)"
         self.account.rendered.append((stage.name, reason))
 
     def _read_record(self) -> dict[str, Ingredients]:

@@ -124,7 +124,8 @@ class _Mixer:
         return self.strips.served(node.name) if self.strips else None
 
     def recording(self, node: Node) -> Recording | None:
-        """Where ``node``'s output is recorded for the cache (None: no cache)."""
+        """Where ``node``'s output is recorded for the cache (None: no cache, or a strip
+        not worth caching)."""
         return self.strips.record(node.name) if self.strips else None
 
     def deliver_cached(self, node: Node, cached: CachedStrip) -> None:
