@@ -106,6 +106,10 @@ def render_session(
                                 mastered.audio, rate, d, path, session.seed, ceiling, verify=True
                             )
                         )
+            # Hashed while the mix's analysis may still be running beside.
+            stages = {"mix": audio_sha256(mix.audio)}
+            if mastered is not None:
+                stages["master"] = audio_sha256(mastered.audio)
             mix_figures = measured.result()
             notes = list(mix.notes)
             if (peak_dbfs := max(mix_figures.loudness.sample_peak_dbfs)) > 0.0:
@@ -136,9 +140,6 @@ def render_session(
                     notes,
                 )
                 report_files = write_report(report, out_dir)
-            stages = {"mix": audio_sha256(mix.audio)}
-            if mastered is not None:
-                stages["master"] = audio_sha256(mastered.audio)
             outputs = [("mix", d.path, d.description, mix_figures) for d in files]
             outputs += [("master", m.path, m.description, m.figures) for m in masters]
             outputs += [("report", path, "QC report", None) for path in report_files]
