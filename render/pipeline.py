@@ -126,6 +126,10 @@ def render_session(
                     verify=True,
                 )
                 file_stages += master_file_stages
+            # Hashed while the mix's analysis may still be running beside.
+            stages = {"mix": audio_sha256(mix.audio)}
+            if mastered is not None:
+                stages["master"] = audio_sha256(mastered.audio)
             if measured is not None:
                 known = measured.result()
                 reuse.keep(analysis_stage, known)
@@ -167,9 +171,6 @@ def render_session(
                     ),
                 )
                 report_files = write_texts(out_dir, texts, "the report")
-            stages = {"mix": audio_sha256(mix.audio)}
-            if mastered is not None:
-                stages["master"] = audio_sha256(mastered.audio)
             outputs = [("mix", d.path, d.description, mix_figures) for d in files]
             outputs += [("master", m.path, m.description, m.figures) for m in masters]
             outputs += [("report", path, "QC report", None) for path in report_files]
