@@ -312,3 +312,16 @@ def test_an_unwritable_default_cache_is_skipped_but_a_named_one_is_an_error(
     error = capsys.readouterr().err
     assert error.startswith(f"{blocked}: cannot use this folder as the render cache")
     assert len(error.splitlines()) == 1
+
+
+def test_a_mastering_change_renders_only_the_master_and_after(session_dir: Path) -> None:
+    render(session_dir, "out", cached(session_dir))
+    text = (session_dir / "session.yaml").read_text()
+    (session_dir / "session.yaml").write_text(text.replace("loudness: -16 LUFS", "loudness: -15"))
+    result = render(session_dir, "out", cached(session_dir))
+    ran = dict(result.account.rendered)
+    assert "mix" in result.account.reused and "analysis of the mix" in result.account.reused
+    assert ran["master"] == "its settings changed"
+    assert not any(name.startswith(("tracks.", "buses.")) for name in ran)  # nothing read
+    assert "file mix.wav" in result.account.reused
+    assert hashes(session_dir / "out") == cold(session_dir)
