@@ -173,13 +173,19 @@ def measure(kind: str, session: Path, jobs: int) -> dict[str, float]:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark of the 16-stem session takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--folder", type=Path, default=Path(tempfile.gettempdir()) / "render-bench16"
     )
+    return parser
+
+
+def main() -> None:
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--child", choices=["render", "pedalboard"])
     args = parser.parse_args()
     session = build_session(args.folder)

@@ -220,8 +220,9 @@ def _library_errors(path: Path, action: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` that replaces ``path`` only if the block succeeds.
+def atomic_path(path: Path, durable: bool = True) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces ``path`` only if the block succeeds;
+    ``durable`` flushes it to the disk first (a cache, which checks its entries, skips that).
 
     On any exception (including KeyboardInterrupt) the temporary file is removed, so an
     interrupted or failed write leaves neither a partial file nor a stray temporary. A
@@ -238,8 +239,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
+        if durable:
+            with open(temporary, "rb+") as written:
+                os.fsync(written.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

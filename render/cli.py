@@ -21,6 +21,7 @@ from rich.console import Console
 from render import __version__
 from render.album.build import AlbumResult, render_album
 from render.album.load import is_album, load_album
+from render.cache import parse_size
 from render.errors import (
     EXIT_OK,
     EXIT_QC_FAILURE,
@@ -28,6 +29,7 @@ from render.errors import (
     RenderError,
     UsageError,
 )
+from render.incremental import DEFAULT_MAX_BYTES, Account, CacheOptions
 from render.memory import tune_allocator
 from render.pipeline import RenderResult, render_session, report_outputs, verify_session
 from render.report.terminal import lufs, print_album_report, print_report, progress, shown
@@ -119,6 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="tracks (of an album: songs) rendered at once (default: the number of CPU "
         "cores); the output is identical for every N",
     )
+    caching = parser.add_mutually_exclusive_group()
+    caching.add_argument(
+        "--cache",
+        metavar="DIR",
+        type=Path,
+        help="keep the render cache in DIR (default: .render-cache/ beside each session)",
+    )
+    caching.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="render every stage and neither read nor write the render cache",
+    )
+    parser.add_argument(
+        "--cache-max",
+        metavar="SIZE",
+        type=_size,
+        default=DEFAULT_MAX_BYTES,
+        help="bound the cache to SIZE (like 2GB or 500MB; default 4GB), dropping the least "
+        "recently used entries",
+    )
     parser.add_argument(
         "--allow-outside-paths",
         action="store_true",
@@ -136,6 +158,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,7 +229,7 @@ def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> 
         if args.report_only:
             report, written = report_outputs(session, stage)
         else:
-            result = render_session(session, args.jobs, stage)
+            result = render_session(session, args.jobs, stage, _caching(args))
             report, written = result.report, result.report_files
     if not args.quiet:
         if args.report_only:
@@ -234,7 +263,7 @@ def _run_album(
         )
     started = time.perf_counter()
     with progress(console if not args.quiet else Console(quiet=True)) as stage:
-        result = render_album(album, args.jobs, stage)
+        result = render_album(album, args.jobs, stage, _caching(args))
     if not args.quiet:
         print_album(console, album_path, result, time.perf_counter() - started)
         print_album_report(console, result.report, result.report_files)
@@ -253,6 +282,7 @@ def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed
             f"  {song.number:02d}  {song.title}: {level.duration_s:.1f} s, {own}"
             f"mastered to {lufs(done.loudness_lufs, 2)} (goal {done.goal_lufs:.2f})"
         )
+        lines += _cache_lines(level.cache, "      ", "mix and limiter input")
         for file in done.files:
             loudness = file.figures.loudness if file.figures else None
             figures = (
@@ -306,7 +336,42 @@ def print_render(
                 f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP"
             )
         lines += [f"          corrected: {correction}" for correction in file.corrections]
+    lines += _cache_lines(result.account)
     speed = result.duration_s / elapsed_s if elapsed_s > 0 else math.inf
     lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
     console.print("\n".join(lines), highlight=False, markup=False)
     print_report(console, result.report, result.report_files)
+
+
+def _caching(args: argparse.Namespace) -> CacheOptions:
+    return CacheOptions(not args.no_cache, args.cache, args.cache_max)
+
+
+def _cache_lines(account: Account, indent: str = "  ", whole: str = "everything") -> list[str]:
+    """What came from the render cache and what ran (of ``whole``, the part of the render
+    that uses the cache), grouped by the reason it ran."""
+    head = f"{indent}cache   "
+    if account.note is not None:
+        return [head + account.note]
+    if not account.rendered:
+        return [head + f"{whole} reused: nothing changed since it was cached"]
+    if not account.reused and all(reason == "new" for _, reason in account.rendered):
+        return [head + f"{whole} rendered (new to the cache)"]
+    if not any(reason for _, reason in account.rendered):
+        return []  # no cache in use
+    lines = []
+    if account.reused:
+        tracks = sum(name.startswith("tracks.") for name in account.reused)
+        buses = sum(name.startswith("buses.") for name in account.reused)
+        others = [n for n in account.reused if not n.startswith(("tracks.", "buses."))]
+        parts = [f"{tracks} track{'s' * (tracks != 1)}"] if tracks else []
+        parts += [f"{buses} bus{'es' * (buses != 1)}"] if buses else []
+        lines.append(f"{head}reused {', '.join(parts + others)}")
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in account.rendered:
+        by_reason.setdefault(reason, []).append(name)
+    label = head + "rendered" if not lines else " " * len(head) + "rendered"
+    for reason, names in by_reason.items():
+        lines.append(f"{label} {', '.join(names)}: {reason}")
+        label = " " * len(head + "rendered")
+    return lines

@@ -111,6 +111,29 @@ def plan(session: Session) -> RenderPlan:
     )
 
 
+def needed_strips(render_plan: RenderPlan, cached: set[str]) -> set[str]:
+    """The strips the mix needs (and the mix bus itself): what feeds it, what keys its
+    sidechains, and so on upstream, stopping at strips whose output is ``cached``."""
+    feeds: dict[str, list[str]] = {}
+    for node in render_plan.nodes:
+        for effect in node.chain:
+            if effect.sidechain is not None:
+                feeds.setdefault(node.name, []).append(effect.sidechain)
+        if node.audible:
+            for out in node.outputs:
+                feeds.setdefault(out.target, []).append(node.name)
+    mix_keys = [e.sidechain for e in render_plan.mix_chain if e.sidechain is not None]
+    needed: set[str] = set()
+    waiting = [MIX_BUS, *mix_keys]
+    while waiting:
+        name = waiting.pop()
+        if name not in needed:
+            needed.add(name)
+            if name not in cached:
+                waiting += feeds.get(name, [])
+    return needed
+
+
 def _outputs(strip: Track | Bus) -> tuple[Output, ...]:
     sends = tuple(Output(bus, send.level_db, send.tap) for bus, send in strip.sends.items())
     return (Output(strip.out, 0.0, "out"), *sends)

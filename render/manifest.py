@@ -9,29 +9,25 @@ are quantised) and every output file's hash, size and headline figures.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import math
-import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile
 
-from render import __version__, audio_io
+from render import audio_io
 from render.analysis import Analysis
+from render.cache import file_sha256
+from render.engine import renderer
 from render.report.json_report import json_number
-from render.session.model import Output, Reverb, Session
+from render.session.model import Reverb, Session
+from render.session.normalise import normalised, relative
 
 FORMAT = "render-manifest/1"
 NAME = "manifest.json"
-LIBRARIES = ("numpy", "scipy", "soundfile", "soxr", "numba", "matplotlib")
-"""The libraries whose arithmetic or encoders decide the output bytes."""
 
 
 @dataclass(frozen=True)
@@ -51,18 +47,11 @@ def audio_sha256(x: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes()).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_manifest(
     session: Session,
     stages: Mapping[str, str],
     outputs: list[tuple[str, Path, str, Analysis | None]],
+    input_sha256: Callable[[Path], str] = file_sha256,
 ) -> dict[str, Any]:
     """The manifest of a render of ``session``: ``stages`` maps "mix"/"master" to
     ``audio_sha256`` of that signal; ``outputs`` lists (role, path, description, figures)
@@ -70,21 +59,13 @@ def build_manifest(
     base = session.path.parent
     return {
         "format": FORMAT,
-        "renderer": {
-            "version": __version__,
-            "python": platform.python_version(),
-            "libraries": {name: _version(name) for name in LIBRARIES}
-            | {
-                "libsndfile": soundfile.__libsndfile_version__,
-                "libc": " ".join(platform.libc_ver()),
-            },
-        },
+        "renderer": renderer(),
         "session": {
             "file": session.path.name,
             "sha256": file_sha256(session.path),
-            "parameters": _normalised(session, base),
+            "parameters": normalised(session, base),
         },
-        "inputs": [_input(path, base) for path in input_files(session)],
+        "inputs": [_input(path, base, input_sha256) for path in input_files(session)],
         "stages": dict(stages),
         "outputs": [
             {
@@ -156,56 +137,13 @@ def _changed_versions(recorded: Any, fresh: dict[str, Any]) -> str:
     return ", ".join(changed) or "the renderer's environment changed"
 
 
-def _input(path: Path, base: Path) -> dict[str, Any]:
+def _input(path: Path, base: Path, sha256: Callable[[Path], str]) -> dict[str, Any]:
     info = audio_io.probe(path)
     return {
-        "path": _relative(path, base),
-        "sha256": file_sha256(path),
+        "path": relative(path, base),
+        "sha256": sha256(path),
         "format": f"{info.format} {info.subtype}",
         "sample_rate": info.sample_rate,
         "channels": info.channels,
         "frames": info.frames,
     }
-
-
-def _normalised(value: Any, base: Path) -> Any:
-    """The session model as plain JSON: paths relative to the session's folder, where the
-    outputs go left out (it decides no byte), non-finite numbers as strings."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {
-            field.name: _normalised(getattr(value, field.name), base)
-            for field in dataclasses.fields(value)
-            if field.compare and (type(value), field.name) not in _LOCATIONS
-        }
-        if not isinstance(value, Session):
-            fields = {"type": type(value).__name__, **fields}
-        return fields
-    if isinstance(value, Mapping):
-        return {str(k): _normalised(v, base) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_normalised(v, base) for v in value]
-    if isinstance(value, Path):
-        return _relative(value, base)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)  # note values ("1/8.") and other small value types
-
-
-_LOCATIONS = {(Session, "path"), (Output, "dir")}
-"""Fields that say where files are, not what they hold: left out of the parameters."""
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return path.name  # outside the session's folder: its name, never a machine's path
-
-
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"

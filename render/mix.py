@@ -14,7 +14,7 @@ A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps a
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +23,10 @@ from render import audio_io, memory
 from render.chain import BlockProcess, block_chain, run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
-from render.graph import Node, RenderPlan, plan
+from render.graph import Node, RenderPlan, needed_strips, plan
 from render.session.model import MIX_BUS, Session, Track
 from render.strip import Clip, Levels, StripOutput
+from render.strip_cache import CachedStrip, Recording, StripCache
 
 BLOCK = 1 << 16
 """Samples per streamed block (1.4 s at 48 kHz): large enough that per-call overhead is
@@ -43,11 +44,18 @@ class Mix:
     notes: tuple[str, ...]
 
 
-def render_mix(session: Session, jobs: int) -> Mix:
-    """Render every strip and sum the mix bus, ``jobs`` threads at a time."""
-    render_plan = plan(session)
-    mixer = _Mixer(session, render_plan)
-    needed = [n for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources]
+def render_mix(
+    session: Session,
+    jobs: int,
+    render_plan: RenderPlan | None = None,
+    strips: StripCache | None = None,
+) -> Mix:
+    """Render every strip and sum the mix bus, ``jobs`` threads at a time; with ``strips``,
+    reuse the cached outputs it holds (and render nothing that only they need) and record
+    the outputs of the strips rendered."""
+    render_plan = render_plan or plan(session)
+    mixer = _Mixer(session, render_plan, strips)
+    needed = [n for n in render_plan.nodes if n.name in mixer.needed]
     streamed = [node for node in needed if mixer.streamable(node)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         mixer.stream(streamed, pool)
@@ -60,7 +68,9 @@ def render_mix(session: Session, jobs: int) -> Mix:
                 while pending and (not node.is_track or needs_keys or len(pending) >= jobs):
                     done, future = pending.popleft()
                     mixer.deliver(done, future.result(), 0)
-                if node.is_track:
+                if (cached := mixer.served(node)) is not None:
+                    mixer.deliver_cached(node, cached)
+                elif node.is_track:
                     pending.append((node, pool.submit(mixer.render_track, node)))
                 else:
                     mixer.render_bus(node)
@@ -77,14 +87,39 @@ def render_mix(session: Session, jobs: int) -> Mix:
 class _Mixer:
     """The bus accumulators and sidechain keys of one render."""
 
-    def __init__(self, session: Session, render_plan: RenderPlan) -> None:
+    def __init__(
+        self, session: Session, render_plan: RenderPlan, strips: StripCache | None
+    ) -> None:
         self.session = session
         self.plan = render_plan
         self.rate = session.sample_rate
+        self.strips = strips
         self.buses: dict[str, np.ndarray] = {}
         self.keys: dict[str, np.ndarray] = {}
-        self.heard: set[str] = set()
+        self.cached = set(strips.entries) if strips else set()
+        self.needed = strips.needed if strips else needed_strips(render_plan, set())
         self.notes: list[str] = list(render_plan.notes)
+        used = {n.name for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources}
+        for track in session.tracks:
+            rate = render_plan.stems[track.name].sample_rate
+            if rate != self.rate and track.name in used:
+                self.notes.append(
+                    f"{track.name}: stem at {rate} Hz resampled to "
+                    f"{self.rate} Hz (soxr, very high quality)"
+                )
+
+    def served(self, node: Node) -> CachedStrip | None:
+        """The cached output of ``node``, if the render has a cache holding it."""
+        return self.strips.served(node.name) if self.strips else None
+
+    def recording(self, node: Node) -> Recording | None:
+        """Where ``node``'s output is recorded for the cache (None: no cache)."""
+        return self.strips.record(node.name) if self.strips else None
+
+    def deliver_cached(self, node: Node, cached: CachedStrip) -> None:
+        """Deliver a strip's cached output block by block, as rendering it would."""
+        for offset in range(0, self.plan.length, BLOCK):
+            self.deliver(node, cached.block(offset, min(BLOCK, self.plan.length - offset)), offset)
 
     def streamable(self, node: Node) -> bool:
         """A track streams when its stem needs no resampling and its chain streams without a
@@ -95,14 +130,18 @@ class _Mixer:
 
     def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
         """Render ``nodes`` block by block, summing each block into the buses in order."""
-        tracks = [_StreamedTrack(self, node) for node in nodes]
+        tracks = [self.served(node) or _StreamedTrack(self, node) for node in nodes]
+        futures: list[Future[StripOutput]] = []
         try:
             for offset in range(0, self.plan.length, BLOCK):
                 n = min(BLOCK, self.plan.length - offset)
                 futures = [pool.submit(track.block, offset, n) for track in tracks]
-                for track, future in zip(tracks, futures, strict=True):
-                    self.deliver(track.node, future.result(), offset)
+                for node, future in zip(nodes, futures, strict=True):
+                    self.deliver(node, future.result(), offset)
         finally:
+            for future in futures:
+                future.cancel()
+            wait(futures)  # a worker may still be reading its stem: close nothing under it
             for track in tracks:
                 track.close()
 
@@ -110,21 +149,22 @@ class _Mixer:
         track = node.strip
         assert isinstance(track, Track)
         try:
-            x, info = audio_io.read_stem(track.stem, self.rate)
+            x, _ = audio_io.read_stem(track.stem, self.rate)
         except AudioInputError as e:
             raise self.located(track, e) from e
-        if info.sample_rate != self.rate:
-            self.notes.append(
-                f"{track.name}: stem at {info.sample_rate} Hz resampled to "
-                f"{self.rate} Hz (soxr, very high quality)"
-            )
         clip = Clip(track, x.shape[1], self.rate)
         placed = memory.zeros((x.shape[0], self.plan.length))
         begin, end = clip.overlap(0, self.plan.length)
         at = clip.start + begin
         placed[:, at : at + end - begin] = x[:, clip.first + begin : clip.first + end]
         placed[:, at : at + end - begin] *= clip.gains(begin, end)
-        return self._strip(node, placed)
+        output = self._strip(node, placed)
+        if (recording := self.recording(node)) is not None:
+            for offset in range(0, self.plan.length, BLOCK):  # as it is served: in blocks
+                pre = None if output.pre is None else output.pre[:, offset : offset + BLOCK]
+                recording.append(offset, StripOutput(pre, output.post[:, offset : offset + BLOCK]))
+            recording.finish()
+        return output
 
     def render_bus(self, node: Node) -> None:
         """Process a bus over its summed input and deliver it, block by block where its chain
@@ -136,12 +176,18 @@ class _Mixer:
         if stages is None:
             x = run_chain(node.chain, x, self.keys)
         levels = self.levels(node, 2)
+        recording = self.recording(node)
         for offset in range(0, self.plan.length, BLOCK):
             block = x[:, offset : offset + BLOCK]
             for effect, stage in zip(node.chain, stages or (), strict=False):
                 key = self.keys.get(effect.sidechain) if effect.sidechain else None
                 block = stage(block, None if key is None else key[:, offset : offset + BLOCK])
-            self.deliver(node, levels.apply(block, offset), offset)
+            output = levels.apply(block, offset)
+            if recording is not None:
+                recording.append(offset, output)
+            self.deliver(node, output, offset)
+        if recording is not None:
+            recording.finish()
 
     def deliver(self, node: Node, output: StripOutput, offset: int) -> None:
         """Sum a strip's block at ``offset`` into the buses it feeds (in render order only)."""
@@ -150,9 +196,9 @@ class _Mixer:
             self._buffer(self.keys, node.name)[:, offset : offset + n] = output.post
         if not node.audible:
             return
-        if node.is_track:
-            self.heard.add(node.name)
         for out in node.outputs:
+            if out.target not in self.needed or out.target in self.cached:
+                continue  # its output is cached: what feeds it need not be summed
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
             bus = self._buffer(self.buses, out.target)
@@ -163,7 +209,8 @@ class _Mixer:
         mix = run_chain(self.plan.mix_chain, mix, self.keys) * db_to_gain(self.session.mix.gain_db)
         audible = np.flatnonzero(np.max(np.abs(mix), axis=0) > SILENCE)
         end = max(self.plan.content_end, int(audible[-1]) + 1 if audible.size else 0)
-        heard = tuple(t.name for t in self.session.tracks if t.name in self.heard)
+        audible = {node.name for node in self.plan.nodes if node.audible}
+        heard = tuple(t.name for t in self.session.tracks if t.name in audible)
         return Mix(np.ascontiguousarray(mix[:, :end]), self.rate, heard, tuple(self.notes))
 
     def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -200,6 +247,7 @@ class _StreamedTrack:
         self.stages: list[BlockProcess] = stages
         self.levels = mixer.levels(node, info.channels)
         self.reader: audio_io.StemReader | None = None
+        self.recording = mixer.recording(node)
 
     def block(self, offset: int, n: int) -> StripOutput:
         x = np.zeros((self.channels, n))
@@ -215,7 +263,12 @@ class _StreamedTrack:
             x[:, at : at + end - begin] *= self.clip.gains(begin, end)
         for stage in self.stages:
             x = stage(x, None)
-        return self.levels.apply(x, offset)
+        output = self.levels.apply(x, offset)
+        if self.recording is not None:
+            self.recording.append(offset, output)
+            if offset + n == self.mixer.plan.length:
+                self.recording.finish()
+        return output
 
     def close(self) -> None:
         if self.reader is not None:

@@ -18,6 +18,9 @@ from render import audio_io
 from render.analysis import analyse
 from render.deliver import Ceiling, Delivered, deliver, describe
 from render.errors import OutputError
+from render.graph import plan
+from render.incremental import Account, CacheOptions, Incremental
+from render.keys import Stage as CacheStage
 from render.manifest import NAME as MANIFEST
 from render.manifest import Difference, audio_sha256, build_manifest, compare, write_manifest
 from render.master import Master, MasterPlan, limiter_input, master, plan_master
@@ -33,6 +36,7 @@ Stage = Callable[[str], AbstractContextManager[object]]
 """Called with a stage's name ("mix", "master", a file name, "qc") around that stage's work,
 so the command line can show progress; the pipeline itself prints nothing."""
 QC_FILES = ("qc.json", "qc.html")
+NO_CACHE = CacheOptions(enabled=False)
 
 
 @dataclass(frozen=True)
@@ -47,49 +51,63 @@ class RenderResult:
     report: Report
     report_files: tuple[Path, ...]
     manifest: Path
+    account: Account  # what came from the cache, and what was rendered and why
 
 
 def render_session(
-    session: Session, jobs: int, stage: Stage = lambda name: nullcontext()
+    session: Session,
+    jobs: int,
+    stage: Stage = lambda name: nullcontext(),
+    caching: CacheOptions = NO_CACHE,
 ) -> RenderResult:
     """Render the mix of ``session`` and, if it has a mastering section, its master; write
-    each deliverable of both, then the QC report of what was written."""
+    each deliverable of both, then the QC report of what was written. With ``caching``,
+    every stage whose inputs are unchanged since it was cached is reused."""
     rate = session.sample_rate
+    reuse = Incremental(session, caching)
     with stage("mix"):
-        mix = render_mix(session, jobs)
-        mix_figures = analyse(mix.audio, rate)
+        render_plan = plan(session)
+        mix, mix_stage = reuse.mix(
+            render_plan, lambda strips: render_mix(session, jobs, render_plan, strips)
+        )
+        mix_figures = reuse.value(
+            reuse.keys.derived("analysis of the mix", [mix_stage]),
+            lambda: analyse(mix.audio, rate),
+        )
     notes = list(mix.notes)
     if (peak_dbfs := max(mix_figures.loudness.sample_peak_dbfs)) > 0.0:
         notes.append(
             f"the mix peaks at {peak_dbfs:+.2f} dBFS and is clipped in fixed-point "
             "files; lower the track gains"
         )
-    mastered = devices = None
+    mastered = devices = master_stage = None
     if session.mastering is not None:
         with stage("master"):
-            mastered = master(mix.audio, session)
-            devices = translate(mastered.audio, rate)
+            master_stage = reuse.keys.master(mix_stage)
+            mastered = reuse.value(master_stage, lambda: master(mix.audio, session))
+            devices = reuse.value(
+                reuse.keys.derived("device translation", [master_stage]),
+                lambda: translate(mastered.audio, rate),
+            )
         notes += mastered.notes
     out_dir = session.output.dir
     with output_folder(out_dir):
-        files: list[Delivered] = []
-        for d in session.output.mix:
-            with stage(_name(d, "mix")):
-                files.append(deliver(mix.audio, rate, d, out_dir / _name(d, "mix"), session.seed))
+        targets = [(d, _name(d, "mix")) for d in session.output.mix]
+        files, file_stages = _write_files(reuse, stage, mix.audio, mix_stage, session, targets)
         masters: list[Delivered] = []
         if mastered is not None:
+            assert master_stage is not None
             ceiling = (
                 Ceiling(mastered.ceiling_dbtp, mastered.limiter)
                 if mastered.ceiling_dbtp is not None
                 else None
             )
             stem = master_file_stem(session.title, session.path)
-            for d in session.output.master or (Deliverable(),):
-                path = out_dir / _name(d, stem)
-                with stage(path.name):
-                    masters.append(
-                        deliver(mastered.audio, rate, d, path, session.seed, ceiling, verify=True)
-                    )
+            targets = [(d, _name(d, stem)) for d in session.output.master or (Deliverable(),)]
+            masters, master_file_stages = _write_files(
+                reuse, stage, mastered.audio, master_stage, session, targets, ceiling, verify=True
+            )
+            file_stages += master_file_stages
         reports = [FileReport("mix", files[0].path, files[0].description, mix_figures, (), ())]
         reports += [
             FileReport(
@@ -103,22 +121,32 @@ def render_session(
             for index, written in enumerate(masters)
         ]
         with stage("qc"):
-            report = assess(
-                session.title,
-                Path(session.path.name),
-                session.mastering.target if session.mastering else None,
-                mastered.limiting_db if mastered and mastered.limiter else None,
-                reports,
-                notes,
+            report_stage = reuse.keys.derived(
+                "QC report", file_stages, {"folder": str(out_dir), "notes": notes}
             )
-            report_files = write_report(report, out_dir)
+            report, texts = reuse.value(
+                report_stage,
+                lambda: _report_with_texts(
+                    assess(
+                        session.title,
+                        Path(session.path.name),
+                        session.mastering.target if session.mastering else None,
+                        mastered.limiting_db if mastered and mastered.limiter else None,
+                        reports,
+                        notes,
+                    )
+                ),
+            )
+            report_files = write_texts(out_dir, texts, "the report")
         stages = {"mix": audio_sha256(mix.audio)}
         if mastered is not None:
             stages["master"] = audio_sha256(mastered.audio)
         outputs = [("mix", d.path, d.description, mix_figures) for d in files]
         outputs += [("master", m.path, m.description, m.figures) for m in masters]
         outputs += [("report", path, "QC report", None) for path in report_files]
-        manifest = write_manifest(build_manifest(session, stages, outputs), out_dir)
+        manifest = build_manifest(session, stages, outputs, reuse.digests.sha256)
+        manifest_path = write_manifest(manifest, out_dir)
+    reuse.finish()
     return RenderResult(
         session=session,
         tracks=mix.tracks,
@@ -127,8 +155,40 @@ def render_session(
         files=tuple(files + masters),
         report=report,
         report_files=report_files,
-        manifest=manifest,
+        manifest=manifest_path,
+        account=reuse.account,
     )
+
+
+def _write_files(
+    reuse: Incremental,
+    stage: Stage,
+    x: np.ndarray,
+    source: CacheStage,
+    session: Session,
+    targets: list[tuple[Deliverable, str]],
+    ceiling: Ceiling | None = None,
+    *,
+    verify: bool = False,
+) -> tuple[list[Delivered], list[CacheStage]]:
+    """Write ``x`` as each deliverable of ``targets`` in the output folder, from the cache
+    where it holds the file; with ``verify`` (masters), measure each as written and hold it
+    under ``ceiling``."""
+    written, stages = [], []
+    for deliverable, name in targets:
+        path = session.output.dir / name
+        stages.append(reuse.keys.output(name, deliverable, source, verified=verify))
+        with stage(name):
+            written.append(
+                reuse.file(
+                    stages[-1],
+                    path,
+                    lambda d=deliverable, path=path: deliver(
+                        x, session.sample_rate, d, path, session.seed, ceiling, verify=verify
+                    ),
+                )
+            )
+    return written, stages
 
 
 @contextmanager
@@ -202,15 +262,20 @@ def verify_session(
         raise OutputError(f"{recorded_path}: cannot read the manifest ({e})") from e
     with tempfile.TemporaryDirectory(prefix="render-verify-") as scratch:
         elsewhere = replace(session, output=replace(session.output, dir=Path(scratch)))
-        fresh = render_session(elsewhere, jobs, stage)
+        fresh = render_session(elsewhere, jobs, stage)  # no cache: everything is rendered
         manifest = json.loads(fresh.manifest.read_text(encoding="utf-8"))
     return compare(recorded, manifest), len(manifest["outputs"])
 
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:
     """``qc.json`` and ``qc.html`` in ``out_dir``, each replaced atomically."""
-    texts = zip(QC_FILES, (report_json(report), render_html(report)), strict=True)
-    return write_texts(out_dir, texts, "the report")
+    return write_texts(out_dir, _report_with_texts(report)[1], "the report")
+
+
+def _report_with_texts(report: Report) -> tuple[Report, tuple[tuple[str, str], ...]]:
+    """The report and its files: (name, text) of qc.json and qc.html."""
+    texts = (report_json(report), render_html(report))
+    return report, tuple(zip(QC_FILES, texts, strict=True))
 
 
 def write_texts(out_dir: Path, texts: Iterable[tuple[str, str]], what: str) -> tuple[Path, ...]:
@@ -231,9 +296,21 @@ def _name(deliverable: Deliverable, default_stem: str) -> str:
     return output_file_name(deliverable.name, default_stem, deliverable.format)
 
 
-def premaster(session: Session, jobs: int) -> tuple[Mix, MasterPlan, np.ndarray]:
+def premaster(
+    session: Session, jobs: int, caching: CacheOptions = NO_CACHE
+) -> tuple[Mix, MasterPlan, np.ndarray, Account]:
     """The mix of ``session`` and its mastering chain up to the final limiter: what an album
-    measures before it knows every song's loudness goal (``master.master_at`` finishes it)."""
-    mix = render_mix(session, jobs)
-    plan = plan_master(session)
-    return mix, plan, limiter_input(plan, mix.audio, session)
+    measures before it knows every song's loudness goal (``master.master_at`` finishes it);
+    with ``caching``, each from the render cache where it holds them."""
+    reuse = Incremental(session, caching)
+    render_plan = plan(session)
+    mix, mix_stage = reuse.mix(
+        render_plan, lambda strips: render_mix(session, jobs, render_plan, strips)
+    )
+    master_plan = plan_master(session)
+    before = reuse.value(
+        reuse.keys.derived("limiter input", [reuse.keys.master(mix_stage)]),
+        lambda: limiter_input(master_plan, mix.audio, session),
+    )
+    reuse.finish()
+    return mix, master_plan, before, reuse.account

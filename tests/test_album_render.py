@@ -18,7 +18,9 @@ from referencing import Registry, Resource
 from render.album.build import AlbumResult, render_album
 from render.album.load import load_album
 from render.cli import main
+from render.incremental import CacheOptions
 from render.measure import measure
+from render.pipeline import NO_CACHE
 from render.session.validate import load_schema
 from tests.album_fixtures import OWN_TARGETS_LUFS, write_album
 from tests.conftest import write_stem
@@ -44,9 +46,17 @@ deliver:
 """
 
 
-def build(folder: Path, mode: str, jobs: int) -> AlbumResult:
+def build(folder: Path, mode: str, jobs: int, caching: CacheOptions = NO_CACHE) -> AlbumResult:
     rng = np.random.default_rng(20261202)
-    return render_album(load_album(write_album(rng, folder, ALBUM.format(mode=mode))), jobs)
+    album = load_album(write_album(rng, folder, ALBUM.format(mode=mode)))
+    return render_album(album, jobs, caching=caching)
+
+
+def digests(result: AlbumResult) -> dict[str, str]:
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(result.album.out_dir.iterdir())
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,15 +104,21 @@ def test_track_mode_puts_every_song_on_target(tmp_path: Path) -> None:
 
 def test_jobs_1_and_2_write_identical_bytes(album_mode: AlbumResult, tmp_path: Path) -> None:
     parallel = build(tmp_path, "album", jobs=2)
-
-    def digests(result: AlbumResult) -> dict[str, str]:
-        return {
-            path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(result.album.out_dir.iterdir())
-        }
-
     assert digests(parallel) == digests(album_mode)
     assert len(digests(parallel)) == 3 * 3 + 4  # album file, CUE sheet, album-qc.json/html
+
+
+def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path: Path) -> None:
+    """Each song's mix and limiter input come from the render cache on the second build, and
+    every file is the same bytes as a build without the cache."""
+    caching = CacheOptions(folder=tmp_path / "cache")
+    first = build(tmp_path, "album", jobs=2, caching=caching)
+    assert all(level.cache.rendered and not level.cache.reused for level in first.levels)
+    # Not built again: a float WAV's PEAK chunk holds the time it was written.
+    again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
+    assert all(not level.cache.rendered for level in again.levels)
+    assert {"mix", "limiter input"} <= set(again.levels[0].cache.reused)
+    assert digests(first) == digests(again) == digests(album_mode)
 
 
 def test_a_failing_song_fails_the_album_with_its_own_location(

@@ -159,7 +159,7 @@ def test_interrupted_write_leaves_previous_output_intact(
         raise failure
 
     monkeypatch.setattr(audio_io.sf, "write", dying_write)
-    status = main([str(demo_copy / "session.yaml"), "--quiet"])
+    status = main([str(demo_copy / "session.yaml"), "--quiet", "--no-cache"])  # must write
     assert status == (130 if failure is KeyboardInterrupt else 1)
     assert sha256(demo_mix) == previous
     assert sorted(os.listdir(demo_mix.parent)) == written
@@ -175,7 +175,8 @@ def test_failed_first_render_leaves_no_output_folder(
 
     monkeypatch.setattr(audio_io.sf, "write", full_disk)
     out = tmp_path / "fresh"
-    assert main([str(demo_copy / "session.yaml"), "--quiet", "--out", str(out)]) == 1
+    command = [str(demo_copy / "session.yaml"), "--quiet", "--out", str(out), "--no-cache"]
+    assert main(command) == 1
     assert not out.exists()
 
 
@@ -247,7 +248,8 @@ def test_a_killed_render_leaves_nothing_behind(demo_copy: Path, tmp_path: Path) 
         "def die(*args, **kwargs):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "soundfile.write = die\n"
-        f"main([{str(demo_copy / 'session.yaml')!r}, '--quiet', '--out', {str(out)!r}])\n"
+        f"main([{str(demo_copy / 'session.yaml')!r}, '--quiet', '--no-cache', '--out', "
+        f"{str(out)!r}])\n"
     )
     killed = subprocess.run([sys.executable, "-c", script], cwd=REPO, check=False)
     assert killed.returncode == -9

@@ -37,7 +37,8 @@ from render.album.tags import album_tags, song_tags, write_tags
 from render.album_qc import AlbumReport, SongFigures, TrackStart, assess_album
 from render.deliver import Ceiling, Delivered, deliver, relimit
 from render.errors import RenderError
-from render.pipeline import Stage, output_folder, write_texts
+from render.incremental import CacheOptions
+from render.pipeline import NO_CACHE, Stage, output_folder, write_texts
 from render.qc import FileReport
 from render.report.album_html import render_album_html
 from render.report.album_json import album_report_json
@@ -69,13 +70,19 @@ class AlbumResult:
     report_files: tuple[Path, ...]
 
 
-def render_album(album: Album, jobs: int, stage: Stage = lambda name: nullcontext()) -> AlbumResult:
-    """Render every song of ``album``, bring them to album loudness, write the deliverables."""
+def render_album(
+    album: Album,
+    jobs: int,
+    stage: Stage = lambda name: nullcontext(),
+    caching: CacheOptions = NO_CACHE,
+) -> AlbumResult:
+    """Render every song of ``album``, bring them to album loudness, write the deliverables;
+    with ``caching``, each song's mix comes from the render cache where it is unchanged."""
     with (
         output_folder(album.out_dir),
         tempfile.TemporaryDirectory(prefix="render-album-") as scratch,
     ):
-        jobs_ = [songs.song_job(album, song, Path(scratch)) for song in album.songs]
+        jobs_ = [songs.song_job(album, song, Path(scratch), caching) for song in album.songs]
         levels, finished = _render_songs(album, jobs_, jobs, stage)
         album_file = None
         if album.album_file is not None:

@@ -21,6 +21,7 @@ import numpy as np
 from render import audio_io
 from render.album.model import Album, Song
 from render.deliver import Ceiling, Delivered, deliver
+from render.incremental import Account, CacheOptions
 from render.master import master_at, plan_master
 from render.pipeline import premaster
 from render.session.checks import master_file_stem, output_file_name
@@ -37,6 +38,7 @@ class SongJob:
     measure_level: bool  # mode album: the own level is needed
     scratch: Path  # the album's temporary folder
     album_rate: int | None  # the album file's rate: the master is kept at it (None: no file)
+    caching: CacheOptions  # the render cache the song's mix is taken from and kept in
 
     @property
     def limiter_input_path(self) -> Path:
@@ -55,6 +57,7 @@ class Level:
     duration_s: float
     tracks: tuple[str, ...]
     notes: tuple[str, ...]
+    cache: Account  # what came from the render cache, and what was rendered and why
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Finished:
     notes: tuple[str, ...]
 
 
-def song_job(album: Album, song: Song, scratch: Path) -> SongJob:
+def song_job(album: Album, song: Song, scratch: Path, caching: CacheOptions) -> SongJob:
     """The job of ``song``: its session mastered to the album target (the album's ceiling,
     else the session's own), by the session's own chain."""
     session = song.session
@@ -87,12 +90,13 @@ def song_job(album: Album, song: Song, scratch: Path) -> SongJob:
     mastered = replace(session, mastering=Mastering(chain=chain, target=target))
     file = album.album_file
     album_rate = None if file is None else file.sample_rate or session.sample_rate
-    return SongJob(song, mastered, own.integrated_lufs, album.mode == "album", scratch, album_rate)
+    measure_level = album.mode == "album"
+    return SongJob(song, mastered, own.integrated_lufs, measure_level, scratch, album_rate, caching)
 
 
 def measure(job: SongJob) -> Level:
     """Render the song up to its final limiter, keep that signal, measure its own level."""
-    mix, plan, before = premaster(job.session, jobs=1)
+    mix, plan, before, account = premaster(job.session, 1, job.caching)
     np.save(job.limiter_input_path, before, allow_pickle=False)
     notes = mix.notes
     loudness = math.nan
@@ -100,7 +104,7 @@ def measure(job: SongJob) -> Level:
         own = master_at(plan, before, job.session, job.own_goal_lufs)
         loudness = own.loudness_lufs
     rate = job.session.sample_rate
-    return Level(loudness, mix.audio.shape[1] / rate, mix.tracks, notes)
+    return Level(loudness, mix.audio.shape[1] / rate, mix.tracks, notes, account)
 
 
 def finish(

@@ -1,0 +1,111 @@
+"""Incremental re-render benchmark (not a test): the 16-stem, 3-minute session of
+``mix_bench.py``, rendered cold into an empty cache, then again with nothing changed, after
+changing one track's EQ, and after replacing one stem file. Prints each time and its ratio
+to the cold render (targets: <= 10 %, <= 35 %, <= 35 %), and the cold render without a
+cache for reference. Each render runs in its own process, timed after the imports, as
+``mix_bench.py`` does.
+
+    python bench/cache_bench.py [--jobs N] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile as sf
+from mix_bench import SECONDS, arguments, build_session
+
+CHANGED_TRACK_EQ = ("{peak: 400 Hz, gain: -3 dB", "{peak: 420 Hz, gain: -3 dB")
+
+
+def child(session: Path, jobs: int, cache: str) -> None:
+    from render.incremental import CacheOptions
+    from render.memory import tune_allocator
+    from render.pipeline import render_session
+    from render.session import LoadOptions, load_session
+
+    tune_allocator()
+    caching = CacheOptions(enabled=cache != "none", folder=None if cache == "none" else Path(cache))
+    started = time.perf_counter()
+    loaded = load_session(session, LoadOptions(out_dir=session.parent / "out"))
+    result = render_session(loaded, jobs, caching=caching)
+    elapsed = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "reused": len(result.account.reused),
+                "rendered": len(result.account.rendered),
+            }
+        )
+    )
+
+
+def measure(session: Path, jobs: int, cache: str) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", str(session), "--jobs", str(jobs)]
+    output = subprocess.run(
+        [*command, "--cache", cache], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def edit_track_eq(session: Path) -> None:
+    """Change the first track's 400 Hz cut to 420 Hz (its EQ and nothing else)."""
+    session.write_text(session.read_text().replace(*CHANGED_TRACK_EQ, 1))
+
+
+def replace_stem(session: Path) -> None:
+    """Write the last stem again, 1 dB quieter (a new file of the same length)."""
+    stem = sorted((session.parent / "stems").glob("*.wav"))[-1]
+    x, rate = sf.read(str(stem), always_2d=True)
+    sf.write(str(stem), x * 10 ** (-1 / 20), rate, subtype="PCM_24")
+
+
+def main() -> None:
+    parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("--child", type=Path)
+    parser.add_argument("--cache", default="none")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.jobs, args.cache)
+        return
+    source = build_session(args.folder)
+    print(f"session: {source} (16 stems x {SECONDS} s), jobs={args.jobs}, best of {args.runs}")
+    best: dict[str, dict[str, float]] = {}
+
+    def keep(name: str, figures: dict[str, float]) -> None:
+        if name not in best or figures["seconds"] < best[name]["seconds"]:
+            best[name] = figures
+
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="render-cache-bench-") as scratch:
+            work = Path(scratch) / "song"
+            shutil.copytree(source.parent, work, ignore=shutil.ignore_patterns("out"))
+            session, cache = work / "session.yaml", str(Path(scratch) / "cache")
+            keep("cold, no cache", measure(session, args.jobs, "none"))
+            keep("cold, empty cache", measure(session, args.jobs, cache))
+            keep("nothing changed", measure(session, args.jobs, cache))
+            edit_track_eq(session)
+            keep("one track's EQ changed", measure(session, args.jobs, cache))
+            replace_stem(session)
+            keep("one stem replaced", measure(session, args.jobs, cache))
+    cold = best["cold, empty cache"]["seconds"]
+    for name, figures in best.items():
+        print(
+            f"{name:>24}: {figures['seconds']:6.2f} s  {figures['seconds'] / cold:6.1%} of cold"
+            f"  ({SECONDS / figures['seconds']:.0f}x realtime, peak RSS "
+            f"{figures['peak_rss_mb']:.0f} MB, {figures['reused']:.0f} stages reused, "
+            f"{figures['rendered']:.0f} rendered)"
+        )
+
+
+if __name__ == "__main__":
+    main()

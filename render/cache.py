@@ -1,0 +1,402 @@
+"""A content-addressed cache of intermediate renders, so a re-render reuses what is unchanged.
+
+An entry is named by a key, the sha256 of everything that determines its content (see
+``render.keys``), and holds a small Python object (figures, file bytes) and audio written in
+blocks as it is rendered, so a track can be cached while it streams without a whole-song copy
+in memory. Its layout, in one file::
+
+    MAGIC | audio blocks | the object's arrays | trailer | trailer size (u64) | its crc32 (u32)
+
+Audio blocks are float64 in C order; the object is pickled (protocol 5) with its arrays
+written out of band, so neither a block nor an array is ever copied into a pickle. The
+trailer holds the pickled object, where each block lies and the CRC-32 of everything before
+it; the last 12 bytes let a reader find the trailer. A corrupt or truncated entry fails one
+of the checks (the magic, the trailer's size or CRC, the payload's size or CRC) and is
+deleted and rendered again, never used. CRC-32 (zlib, about 5 GB/s) detects the accidental
+damage a cache meets (a full disk, a killed writer, a bad sector); keys are sha256, so two
+contents never share a name.
+
+Entries are written to a temporary name in the cache and renamed when complete (atomic on
+POSIX): two renders of the same session at once never see each other's half-written entry,
+and a render killed mid-write leaves only a temporary, cleared on the next open. No fsync: a
+power loss can at worst leave a damaged entry, which the CRC catches.
+
+The cache is bounded: after a render the least recently used entries (a hit touches its
+entry's mtime) are deleted until it fits ``max_bytes``. Like the installed code, a cache
+folder is trusted: its trailers are pickles, so never point ``--cache`` at a folder others
+can write to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pickle
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from render import audio_io
+
+MAGIC = b"RCACHE1\n"
+_TAIL = struct.Struct("<QI")  # trailer size, trailer CRC-32
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This folder is a cache of intermediate renders made by render; it can be deleted.\n"
+)
+"""The Cache Directory Tagging Specification's tag: backup tools skip a folder holding it."""
+INPUTS = "inputs.json"
+_CHUNK = 1 << 22
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """Where an entry's audio blocks lie: block ``i`` starts at timeline sample
+    ``offsets[i]``, is ``lengths[i]`` samples long and holds ``arrays`` arrays (post-fader,
+    then pre-fader where recorded) of ``channels`` rows each."""
+
+    offsets: tuple[int, ...]
+    lengths: tuple[int, ...]
+    channels: int
+    arrays: int
+
+
+class DamagedEntry(Exception):
+    """An entry whose audio failed its CRC while it was being served: it has been deleted;
+    whatever was made from it must be made again without it."""
+
+
+class Entry:
+    """An entry whose trailer and object passed every check: its object, and its audio
+    blocks, checked against their CRC as they are served in order (one pass over the file
+    instead of two), or all at once before the first block served out of order."""
+
+    def __init__(
+        self, path: Path, value: Any, blocks: Blocks | None, handle: Any, blocks_crc: int | None
+    ) -> None:
+        self.path, self.value, self.blocks, self._handle = path, value, blocks, handle
+        self._expected = blocks_crc  # None: checked already
+        self._crc = 0
+        self._next = 0  # the next block to read in order
+
+    def block(self, offset: int, n: int) -> np.ndarray:
+        """The recorded arrays of the block at ``offset`` of ``n`` samples, as
+        ``float64[arrays, channels, n]``; raises ``DamagedEntry`` if the audio is damaged."""
+        layout = self.blocks
+        assert layout is not None
+        index = self._next
+        in_order = index < len(layout.offsets) and self._expected is not None
+        if in_order and (layout.offsets[index], layout.lengths[index]) == (offset, n):
+            out = np.empty((layout.arrays, layout.channels, n))
+            self._handle.seek(
+                len(MAGIC) + 8 * layout.channels * layout.arrays * sum(layout.lengths[:index])
+            )
+            if self._handle.readinto(out.data) != out.nbytes:
+                self._damaged()
+            self._crc = zlib.crc32(out.data, self._crc)
+            self._next += 1
+            if self._next == len(layout.offsets) and self._crc != self._expected:
+                self._damaged()
+            return out
+        self._check_all()
+        return np.stack([self.read(offset, n, array) for array in range(layout.arrays)])
+
+    def read(self, offset: int, n: int, array: int = 0) -> np.ndarray:
+        """Samples ``[offset, offset + n)`` of recorded array ``array`` (0: the first
+        recorded per block), as a fresh ``float64[channels, n]`` array (zeros where no
+        block lies); the entry is checked whole first."""
+        self._check_all()
+        assert self.blocks is not None
+        layout = self.blocks
+        out = np.zeros((layout.channels, n))
+        position = len(MAGIC)
+        for start, length in zip(layout.offsets, layout.lengths, strict=True):
+            size = layout.channels * length * 8
+            begin, end = max(offset, start), min(offset + n, start + length)
+            if begin < end:
+                for row in range(layout.channels):
+                    at = position + (array * layout.channels + row) * length * 8
+                    self._handle.seek(at + (begin - start) * 8)
+                    self._handle.readinto(out[row, begin - offset : end - offset].data)
+            position += size * layout.arrays
+        return out
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def _check_all(self) -> None:
+        if self._expected is None:
+            return
+        assert self.blocks is not None
+        self._handle.seek(len(MAGIC))
+        if _crc_of(self._handle, _audio_bytes(self.blocks)) != self._expected:
+            self._damaged()
+        self._expected = None
+
+    def _damaged(self) -> None:
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+        raise DamagedEntry(self.path.name)
+
+
+class Cache:
+    """The entries in ``root``, bounded to ``max_bytes`` by least-recent use."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root, self.max_bytes = root, max_bytes
+        self.entries = root / "entries"
+        self.entries.mkdir(parents=True, exist_ok=True)
+        tag = root / "CACHEDIR.TAG"
+        if not tag.exists():
+            _write_atomic(tag, CACHEDIR_TAG.encode())
+        audio_io.remove_stale_partials(self.entries)  # left by writers killed outright
+
+    def open(self, key: str, *, lazy: bool = False) -> Entry | None:
+        """The entry ``key`` if it is there and whole; a damaged one is deleted. With
+        ``lazy``, its audio blocks are checked as they are served (``Entry.block``)."""
+        path = self._path(key)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115  (the Entry owns and closes it)
+        except FileNotFoundError:
+            return None
+        try:
+            value, blocks, blocks_crc = _check(handle, lazy)
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+            handle.close()
+            path.unlink(missing_ok=True)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # least-recently-used order
+        return Entry(path, value, blocks, handle, blocks_crc)
+
+    def has(self, key: str) -> bool:
+        """Whether an entry ``key`` is there (``open`` checks that it is whole)."""
+        return self._path(key).is_file()
+
+    def load(self, key: str) -> Any | None:
+        """The object of entry ``key`` (no audio blocks), or None."""
+        entry = self.open(key)
+        if entry is None:
+            return None
+        entry.close()
+        return entry.value
+
+    def store(self, key: str, value: Any) -> None:
+        """Write an entry holding ``value`` only."""
+        with self.writer(key) as writer:
+            writer.finish(value)
+
+    @contextlib.contextmanager
+    def writer(self, key: str) -> Iterator[Writer]:
+        """A writer of entry ``key``: it becomes visible under its name only if the block
+        ends after ``finish``; otherwise (an error, an interrupt) its temporary is removed."""
+        target = self._path(key)
+        with contextlib.suppress(_Unfinished), audio_io.atomic_path(target, False) as temporary:
+            with open(temporary, "wb") as file:
+                writer = Writer(file)
+                yield writer
+            if not writer.finished:
+                raise _Unfinished
+
+    def evict(self) -> int:
+        """Delete least recently used entries until the cache fits; the bytes freed."""
+        found = []
+        for path in self.entries.iterdir():
+            if path.name.startswith("."):
+                continue  # a writer's temporary
+            with contextlib.suppress(FileNotFoundError):
+                status = path.stat()
+                found.append((status.st_mtime_ns, path.name, status.st_size, path))
+        total = sum(size for _, _, size, _ in found)
+        freed = 0
+        for _, _, size, path in sorted(found):
+            if total - freed <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            freed += size
+        return freed
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.entries.iterdir() if p.name[0] != ".")
+
+    def _path(self, key: str) -> Path:
+        return self.entries / key
+
+
+class _Unfinished(Exception):
+    """A writer left without ``finish``: its entry is incomplete and is not published."""
+
+
+class Writer:
+    """Writes one entry: audio blocks as they come, then the object and the trailer."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.blocks_crc = 0
+        self.crc = 0
+        self.offsets: list[int] = []
+        self.lengths: list[int] = []
+        self.shape: tuple[int, int] | None = None  # (channels, arrays)
+        self.finished = False
+        file.write(MAGIC)
+
+    def append(self, offset: int, *arrays: np.ndarray) -> None:
+        """Record the block at timeline ``offset``: arrays of the same ``[channels, n]``."""
+        channels, n = arrays[0].shape
+        if self.shape is None:
+            self.shape = (channels, len(arrays))
+        assert self.shape == (channels, len(arrays))
+        for x in arrays:
+            data = np.ascontiguousarray(x, dtype=np.float64).data
+            self.blocks_crc = zlib.crc32(data, self.blocks_crc)
+            self.file.write(data)
+        self.offsets.append(offset)
+        self.lengths.append(n)
+
+    def finish(self, value: Any = None) -> None:
+        """Write ``value`` and the trailer: the entry is complete. The arrays inside
+        ``value`` are written as they are, after the blocks, not copied into the pickle
+        (pickle protocol 5's out-of-band buffers, PEP 574)."""
+        buffers: list[pickle.PickleBuffer] = []
+        pickled = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        sizes = []
+        for buffer in buffers:
+            data = buffer.raw()
+            self.crc = zlib.crc32(data, self.crc)
+            self.file.write(data)
+            sizes.append(data.nbytes)
+        blocks = None
+        if self.shape is not None:
+            blocks = Blocks(tuple(self.offsets), tuple(self.lengths), *self.shape)
+        trailer = pickle.dumps(
+            {
+                "value": pickled,
+                "buffers": sizes,
+                "blocks": blocks,
+                "blocks_crc": self.blocks_crc,
+                "crc": self.crc,
+            },
+            protocol=5,
+        )
+        self.file.write(trailer)
+        self.file.write(_TAIL.pack(len(trailer), zlib.crc32(trailer)))
+        self.finished = True
+
+
+def _check(handle: Any, lazy: bool) -> tuple[Any, Blocks | None, int | None]:
+    """The object and block layout of an entry file after every integrity check, and the
+    CRC its audio blocks must have if ``lazy`` left them unchecked (else None)."""
+    size = os.fstat(handle.fileno()).st_size
+    if size < len(MAGIC) + _TAIL.size or handle.read(len(MAGIC)) != MAGIC:
+        raise ValueError("not a cache entry")
+    handle.seek(size - _TAIL.size)
+    trailer_size, trailer_crc = _TAIL.unpack(handle.read(_TAIL.size))
+    payload_end = size - _TAIL.size - trailer_size
+    if payload_end < len(MAGIC):
+        raise ValueError("truncated")
+    handle.seek(payload_end)
+    trailer = handle.read(trailer_size)
+    if zlib.crc32(trailer) != trailer_crc:
+        raise ValueError("damaged trailer")
+    fields = pickle.loads(trailer)
+    blocks: Blocks | None = fields["blocks"]
+    audio = 0 if blocks is None else _audio_bytes(blocks)
+    if payload_end - len(MAGIC) != audio + sum(fields["buffers"]):
+        raise ValueError("truncated payload")
+    handle.seek(len(MAGIC))
+    if not lazy and _crc_of(handle, audio) != fields["blocks_crc"]:
+        raise ValueError("damaged audio")
+    handle.seek(len(MAGIC) + audio)
+    buffers, crc = [], 0
+    for buffer_size in fields["buffers"]:
+        buffer = bytearray(buffer_size)
+        handle.readinto(buffer)
+        crc = zlib.crc32(buffer, crc)
+        buffers.append(buffer)
+    if crc != fields["crc"]:
+        raise ValueError("damaged object")
+    value = pickle.loads(fields["value"], buffers=buffers)
+    return value, blocks, fields["blocks_crc"] if lazy and blocks is not None else None
+
+
+def _audio_bytes(blocks: Blocks) -> int:
+    return sum(blocks.lengths) * blocks.channels * blocks.arrays * 8
+
+
+def _crc_of(handle: Any, size: int) -> int:
+    """The CRC-32 of the next ``size`` bytes of ``handle`` (fewer if it ends first: the
+    entry is then damaged, and the CRC says so)."""
+    crc = 0
+    while size > 0:
+        chunk = handle.read(min(_CHUNK, size))
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        size -= len(chunk)
+    return crc
+
+
+class InputDigests:
+    """sha256 of input files, remembered by their identity on disk (size, mtime, ctime,
+    inode), as git's index does, so an unchanged 100 MB stem is not read again to learn that
+    it is unchanged. ctime cannot be set by a user, so a file rewritten in place, even with
+    its mtime put back, is hashed again."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.path = None if root is None else root / INPUTS
+        self.known: dict[str, list[Any]] = {}
+        if self.path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.known = json.loads(self.path.read_text(encoding="utf-8"))
+        self.changed = False
+
+    def sha256(self, path: Path) -> str:
+        status = path.stat()
+        identity = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+        name = str(path.resolve())
+        remembered = self.known.get(name)
+        if remembered is not None and remembered[:4] == identity:
+            return str(remembered[4])
+        digest = file_sha256(path)
+        self.known[name] = [*identity, digest]
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        """Write what was learnt, forgetting files that are gone."""
+        if self.path is not None and self.changed:
+            self.known = {name: v for name, v in self.known.items() if os.path.exists(name)}
+            _write_atomic(self.path, json.dumps(self.known, sort_keys=True).encode())
+            self.changed = False
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_size(text: str) -> int:
+    """``"2GB"``, ``"500 MB"``, ``"1.5GiB"`` or a number of bytes, in bytes (GB = 10^9 bytes,
+    GiB = 2^30, as IEC 80000-13 has them)."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(?:([KMGT])(I?)B?|B?)\s*", text, re.IGNORECASE)
+    if found is None:
+        raise ValueError(f"expected a size like 2GB or 500MB, got {text!r}")
+    number, prefix, binary = found.groups()
+    power = "KMGT".index(prefix.upper()) + 1 if prefix else 0
+    return int(float(number) * (1024 if binary else 1000) ** power)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    with audio_io.atomic_path(path, durable=False) as temporary:
+        temporary.write_bytes(data)

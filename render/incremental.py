@@ -1,0 +1,176 @@
+"""One render's use of the render cache: each stage looked up by its key, rendered and stored
+when it is not there, and an account of what was reused and what ran, and why.
+
+The stages, upstream first: each strip's output, the mix, the mix's analysis, the master,
+its device translation, each written file (its bytes and figures as written) and the QC
+report. Changing one track's EQ renders that track and what lies downstream of it; the other
+tracks come from the cache. Each stage's ingredients are kept per session
+(``renders/<session>.json`` in the cache), so the next render can name the change that made
+a stage run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from render import audio_io
+from render.cache import Cache, DamagedEntry, InputDigests
+from render.deliver import Delivered
+from render.errors import OutputError
+from render.graph import RenderPlan
+from render.keys import Ingredients, Keys, Stage, sha256_json, why
+from render.session.model import Session
+from render.strip_cache import StripCache
+
+DEFAULT_DIR = ".render-cache"
+DEFAULT_MAX_BYTES = 4 * 10**9
+"""4 GB: a 16-track, 3-minute session's strips, mix and master take about 1.5 GB, so the
+default keeps two such sessions (or one album's worth of short songs) warm."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    """Where the cache lives (None: beside the session, ``.render-cache/``) and its bound;
+    ``enabled=False`` renders everything and reads or writes no cache."""
+
+    enabled: bool = True
+    folder: Path | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+@dataclass
+class Account:
+    """What a render took from the cache and what it rendered, with the reason."""
+
+    reused: list[str] = field(default_factory=list)
+    rendered: list[tuple[str, str]] = field(default_factory=list)  # (stage, why)
+    note: str | None = None  # why the default cache was not used
+
+
+class Incremental:
+    """The cache as one render of ``session`` uses it (or, disabled, only hashes inputs)."""
+
+    def __init__(self, session: Session, options: CacheOptions) -> None:
+        self.session = session
+        self.cache: Cache | None = None
+        self.account = Account()
+        root = None
+        if options.enabled:
+            root = options.folder or session.path.parent / DEFAULT_DIR
+            try:
+                self.cache = Cache(root, options.max_bytes)
+            except (OSError, OutputError) as e:
+                reason = e.strerror if isinstance(e, OSError) else "not writable"
+                if options.folder is not None:  # asked for by name: its absence is an error
+                    raise OutputError(
+                        f"{root}: cannot use this folder as the render cache ({reason}); "
+                        "expected a writable folder: pass another --cache DIR or --no-cache"
+                    ) from e
+                self.account.note = f"not used: {root} cannot be written ({reason})"
+                root = None
+        self.digests = InputDigests(root)
+        self.keys = Keys(session, self.digests)
+        self._record_path = None if root is None else root / "renders" / _record_name(session)
+        self._before = self._read_record()
+        self._stages: dict[str, Ingredients] = {}
+
+    def value(self, stage: Stage, make: Callable[[], T]) -> T:
+        """The object ``stage`` produces: from the cache, or made by ``make`` and stored."""
+        found = self._lookup(stage)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        made = make()
+        self._made(stage, made)
+        return made
+
+    def file(self, stage: Stage, path: Path, make: Callable[[], Delivered]) -> Delivered:
+        """The file ``stage`` writes at ``path``: its cached bytes written there again
+        (atomically), or written by ``make`` and its bytes stored."""
+        found = self._lookup(stage)
+        if found is not None:
+            data, description, figures, corrections = found
+            with audio_io.atomic_path(path) as temporary:
+                try:
+                    temporary.write_bytes(data)
+                except OSError as e:
+                    raise OutputError(f"{path}: cannot write ({e.strerror})") from e
+            return Delivered(path, description, figures, corrections)
+        made = make()
+        record = (b"", made.description, made.figures, made.corrections)
+        if self.cache is not None:
+            record = (path.read_bytes(), *record[1:])
+        self._made(stage, record)
+        return made
+
+    def mix(self, plan: RenderPlan, render: Callable[[StripCache | None], T]) -> tuple[T, Stage]:
+        """The mix and its stage: from the cache, or rendered by ``render`` with the strips'
+        cache (its entries reused, the other strips recorded)."""
+        stages, mix = self.keys.strips(plan)
+        for stage in stages.values():
+            self._stages[stage.name] = stage.ingredients
+        if self.cache is None:
+            return self.value(mix, lambda: render(None)), mix
+
+        def from_strips() -> T:
+            assert self.cache is not None
+            while True:
+                try:
+                    with StripCache(self.cache, stages, plan) as strips:
+                        made = render(strips)
+                    break
+                except DamagedEntry:  # deleted: render again, that strip rendered anew
+                    continue
+            self.account.reused += [stages[name].name for name in strips.entries]
+            for name in strips.rendered:
+                self._ran(stages[name])
+            return made
+
+        return self.value(mix, from_strips), mix
+
+    def _lookup(self, stage: Stage) -> Any | None:
+        self._stages[stage.name] = stage.ingredients
+        if self.cache is None:
+            return None
+        found = self.cache.load(stage.key)
+        if found is not None:
+            self.account.reused.append(stage.name)
+        return found
+
+    def _made(self, stage: Stage, value: Any) -> None:
+        self._ran(stage)
+        if self.cache is not None:
+            self.cache.store(stage.key, value)
+
+    def finish(self) -> None:
+        """Keep this render's stages for the next one's reasons; bound the cache."""
+        self.digests.save()
+        if self.cache is None or self._record_path is None:
+            return
+        with contextlib.suppress(OSError, OutputError):
+            self._record_path.parent.mkdir(exist_ok=True)
+            with audio_io.atomic_path(self._record_path, durable=False) as temporary:
+                temporary.write_text(json.dumps(self._stages, sort_keys=True), encoding="utf-8")
+        self.cache.evict()
+
+    def _ran(self, stage: Stage) -> None:
+        reason = why(stage, self._before.get(stage.name)) if self.cache is not None else ""
+        self.account.rendered.append((stage.name, reason))
+
+    def _read_record(self) -> dict[str, Ingredients]:
+        if self._record_path is None:
+            return {}
+        try:
+            return dict(json.loads(self._record_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return {}
+
+
+def _record_name(session: Session) -> str:
+    return sha256_json(str(session.path.resolve()))[:32] + ".json"

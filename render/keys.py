@@ -1,0 +1,198 @@
+"""What each stage of a render depends on, hashed: the keys of the render cache.
+
+A stage (a track's or bus's output, the mix, the master, a written file, the QC report) is
+keyed by the sha256 of its *ingredients*, a JSON document of everything that decides its
+bytes:
+
+- ``engine``: the renderer's code and the libraries that decide its arithmetic;
+- ``song``: the render's sample rate, seed, tempo and buffer length;
+- ``settings``: the stage's own parameters as the session states them;
+- ``files``: the sha256 of every file it reads (its stem, impulse responses);
+- ``upstream``: the key of every stage whose output it uses.
+
+The ingredients of every stage of a session's last render are kept beside the cache, so the
+next render can say why a stage ran again: which ingredient changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from render.cache import InputDigests
+from render.engine import code_sha256, renderer
+from render.graph import RenderPlan
+from render.session.model import MIX_BUS, Effect, Reverb, Session
+from render.session.normalise import normalised, relative
+
+Ingredients = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # "tracks.bass", "buses.plate", "mix", "master", "file mix.wav", "report"
+    ingredients: Ingredients
+
+    @property
+    def key(self) -> str:
+        return sha256_json(self.ingredients)
+
+
+def sha256_json(document: Any) -> str:
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Keys:
+    """Makes the stages of one render of ``session``, hashing each input file once."""
+
+    def __init__(self, session: Session, digests: InputDigests) -> None:
+        self.session = session
+        self.base = session.path.parent
+        self.digests = digests
+        self.engine = sha256_json([code_sha256(), renderer()])
+
+    def strips(self, plan: RenderPlan) -> tuple[dict[str, Stage], Stage]:
+        """Every track's and bus's output stage, and the mix's (before the mix file)."""
+        song = self._song(plan.length)
+        stages: dict[str, Stage] = {}
+        for node in plan.nodes:
+            needs_pre = any(out.tap == "pre" for out in node.outputs)
+            own = normalised(node.strip, self.base)
+            for routing in ("mute", "solo", "out", "sends"):  # they decide where, not what
+                own.pop(routing, None)
+            settings = {"strip": own, "pre_fader": needs_pre}
+            upstream = self._keys(stages, _sidechains(node.chain))
+            if not node.is_track:
+                settings["inputs"] = _inputs(plan, node.name)
+                upstream |= self._keys(stages, (name for name, *_ in settings["inputs"]))
+            files = self._files(node.strip.inserts)
+            if node.is_track:
+                files |= self._files_of([node.strip.stem])  # type: ignore[union-attr]
+            stages[node.name] = self._stage(
+                f"{'tracks' if node.is_track else 'buses'}.{node.name}",
+                song,
+                settings,
+                files,
+                upstream,
+            )
+        inputs = _inputs(plan, MIX_BUS)
+        upstream = self._keys(stages, [name for name, *_ in inputs])
+        upstream |= self._keys(stages, _sidechains(plan.mix_chain))
+        mix = self._stage(
+            "mix",
+            song,
+            {"mix": normalised(self.session.mix, self.base), "inputs": inputs},
+            self._files(self.session.mix.inserts),
+            upstream,
+        )
+        return stages, mix
+
+    def master(self, mix: Stage) -> Stage:
+        mastering = self.session.mastering
+        assert mastering is not None
+        settings = {"mastering": normalised(mastering, self.base)}
+        song = self._song(None)
+        return self._stage("master", song, settings, self._files(mastering.chain), _of(mix))
+
+    def output(self, name: str, deliverable: Any, source: Stage, verified: bool) -> Stage:
+        """A file written from ``source`` (dither is seeded from the seed and the name)."""
+        settings = {
+            "file": name,
+            "deliverable": normalised(deliverable, self.base),
+            "verified": verified,
+        }
+        return self._stage(f"file {name}", self._song(None), settings, {}, _of(source))
+
+    def derived(self, name: str, sources: Iterable[Stage], settings: Any = None) -> Stage:
+        """A stage computed from others alone (an analysis, the report)."""
+        upstream = {stage.name: stage.key for stage in sources}
+        return self._stage(name, self._song(None), {"of": settings}, {}, upstream)
+
+    def _stage(
+        self,
+        name: str,
+        song: Mapping[str, Any],
+        settings: Any,
+        files: dict[str, str],
+        upstream: dict[str, str],
+    ) -> Stage:
+        ingredients = {
+            "engine": self.engine,
+            "song": dict(song),
+            "settings": settings,
+            "files": files,
+            "upstream": upstream,
+        }
+        return Stage(name, ingredients)
+
+    def _song(self, length: int | None) -> dict[str, Any]:
+        session = self.session
+        return {
+            "sample_rate": session.sample_rate,
+            "seed": session.seed,
+            "tempo_bpm": session.tempo_bpm,
+            "length": length,
+        }
+
+    def _files(self, effects: Iterable[Effect]) -> dict[str, str]:
+        return self._files_of(e.ir for e in effects if isinstance(e, Reverb) and e.ir)
+
+    def _files_of(self, paths: Iterable[Path]) -> dict[str, str]:
+        return {relative(path, self.base): self.digests.sha256(path) for path in paths}
+
+    @staticmethod
+    def _keys(stages: Mapping[str, Stage], names: Iterable[str]) -> dict[str, str]:
+        return {stages[name].name: stages[name].key for name in names}
+
+
+def _of(stage: Stage) -> dict[str, str]:
+    return {stage.name: stage.key}
+
+
+def _sidechains(chain: Iterable[Any]) -> list[str]:
+    return [effect.sidechain for effect in chain if effect.sidechain is not None]
+
+
+def _inputs(plan: RenderPlan, target: str) -> list[list[Any]]:
+    """What is summed into ``target``, in summing order: [strip, tap, level] of each audible
+    strip routed there."""
+    return [
+        [node.name, out.tap, out.level_db]
+        for node in plan.nodes
+        if node.audible
+        for out in node.outputs
+        if out.target == target
+    ]
+
+
+def why(stage: Stage, before: Ingredients | None) -> str:
+    """Why ``stage`` ran although a cache was in use: what changed since ``before`` (its
+    ingredients at the session's last render), in the engineer's words."""
+    if before is None:
+        return "new"
+    now = stage.ingredients
+    if before.get("engine") != now["engine"]:
+        return "the renderer changed"
+    if before.get("song") != now["song"]:
+        return "the song's length, rate, seed or tempo changed"
+    if before.get("settings") != now["settings"]:
+        return "its settings changed"
+    old_files = before.get("files", {})
+    changed = [path for path, digest in now["files"].items() if old_files.get(path) != digest]
+    if changed:
+        return f"{_listed(changed)} changed"
+    old_upstream = before.get("upstream", {})
+    moved = [name for name, key in now["upstream"].items() if old_upstream.get(name) != key]
+    if moved:
+        return f"{_listed(moved)} changed"
+    return "not in the cache"
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:3])
+    return shown if len(names) <= 3 else f"{shown} and {len(names) - 3} more"

@@ -1,0 +1,93 @@
+"""The cached outputs of a mix's strips: which can be reused, and recording the others.
+
+A strip's output (post-fader, and pre-fader where a pre-fader send needs it) is recorded into
+its cache entry block by block as it renders, so caching a streamed track needs no whole-song
+copy of it. A recording becomes an entry only when the strip has rendered to its end; a
+render that fails or is interrupted leaves none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+
+from render.cache import Cache, Entry, Writer
+from render.graph import RenderPlan, needed_strips
+from render.keys import Stage
+from render.strip import StripOutput
+
+
+class CachedStrip:
+    """A strip's output served from its cache entry, for any block."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+
+    def block(self, offset: int, n: int) -> StripOutput:
+        """The block at ``offset``; raises ``DamagedEntry`` where the entry fails its CRC."""
+        arrays = self.entry.block(offset, n)
+        return StripOutput(arrays[1] if len(arrays) == 2 else None, arrays[0])
+
+    def close(self) -> None:
+        self.entry.close()
+
+
+class Recording:
+    """A strip's output blocks on their way into its cache entry."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+
+    def append(self, offset: int, output: StripOutput) -> None:
+        arrays = (output.post,) if output.pre is None else (output.post, output.pre)
+        self.writer.append(offset, *arrays)
+
+    def finish(self) -> None:
+        self.writer.finish()
+
+
+class StripCache:
+    """The strips of one mix render whose outputs are cached, and the recordings of the rest.
+
+    Use as a context manager: recordings finished by then become entries; the others (and all
+    of them, if the render fails) are discarded."""
+
+    def __init__(self, cache: Cache, stages: dict[str, Stage], plan: RenderPlan) -> None:
+        self.cache, self.stages = cache, stages
+        self.entries: dict[str, Entry] = {}
+        present = {name for name, stage in stages.items() if cache.has(stage.key)}
+        while True:  # open what the mix needs; a damaged entry is rendered (and so its inputs)
+            self.needed = needed_strips(plan, present)
+            damaged = set()
+            for name in sorted(self.needed & present - set(self.entries)):
+                entry = cache.open(stages[name].key, lazy=True)
+                if entry is None or entry.blocks is None:
+                    damaged.add(name)
+                else:
+                    self.entries[name] = entry
+            if not damaged:
+                break
+            present -= damaged
+        self.rendered: list[str] = []
+        self._writers = contextlib.ExitStack()
+
+    def served(self, name: str) -> CachedStrip | None:
+        entry = self.entries.get(name)
+        return None if entry is None else CachedStrip(entry)
+
+    def record(self, name: str) -> Recording:
+        self.rendered.append(name)
+        return Recording(self._writers.enter_context(self.cache.writer(self.stages[name].key)))
+
+    def __enter__(self) -> StripCache:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._writers.__exit__(kind, error, trace)
+        for entry in self.entries.values():
+            entry.close()

@@ -1,0 +1,310 @@
+"""The render cache: entries are whole or not used, a cached render is the same bytes as a
+cold one, a change renders what lies downstream of it (and says why), and a render that is
+interrupted or killed leaves nothing that a later render would use."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from render.cache import MAGIC, Cache, DamagedEntry, InputDigests, file_sha256, parse_size
+from render.incremental import CacheOptions
+from render.pipeline import NO_CACHE, RenderResult, render_session
+from render.session import LoadOptions, load_session
+from tests.conftest import sine, write_stem
+
+REPO = Path(__file__).parent.parent
+
+SESSION = """\
+version: 1
+title: Cached
+sample_rate: 48000
+stems: stems
+tempo: 120
+tracks:
+  kick: {stem: kick.wav, out: drums, inserts: [{eq: {highpass: 40 Hz}}]}
+  snare: {stem: snare.wav, out: drums, pan: R20, sends: {room: -12 dB}}
+  keys:
+    stem: keys.wav
+    pan: L30
+    sends: {room: -9 dB}
+    inserts: [{compressor: {threshold: -20 dB, ratio: 3}}, {reverb: {decay: 0.4 s}}]
+  bass: {stem: bass.wav, inserts: [{compressor: {threshold: -24 dB, sidechain: kick}}]}
+buses:
+  drums: {inserts: [{compressor: {threshold: -12 dB, ratio: 2}}]}
+  room: {inserts: [{reverb: {decay: 0.8 s}}]}
+mix: {inserts: [{compressor: {threshold: -10 dB, ratio: 1.5}}]}
+mastering:
+  chain: [{limiter: {release: 50 ms}}]
+  target: {loudness: -16 LUFS, true_peak: -1 dBTP}
+output:
+  master: [{format: flac, bit_depth: 24}, {format: wav, bit_depth: 16, sample_rate: 44100}]
+"""
+
+
+@pytest.fixture
+def session_dir(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """A four-track session of 3 s stems (a sidechain, a reverb insert, two buses)."""
+    folder = tmp_path / "song"
+    stems = folder / "stems"
+    write_stem(stems / "kick.wav", sine(55, 3.0) * (np.arange(144_000) % 24_000 < 4_000))
+    write_stem(stems / "snare.wav", 0.1 * rng.standard_normal((1, 144_000)))
+    write_stem(stems / "keys.wav", np.vstack([sine(440, 3.0, 0.2), sine(660, 3.0, 0.2)]))
+    write_stem(stems / "bass.wav", sine(82.4, 3.0, 0.4))
+    (folder / "session.yaml").write_text(SESSION)
+    return folder
+
+
+def render(folder: Path, out: str, caching: CacheOptions) -> RenderResult:
+    session = load_session(folder / "session.yaml", LoadOptions(out_dir=folder / out))
+    return render_session(session, 2, caching=caching)
+
+
+def cold(folder: Path, out: str = "cold") -> dict[str, str]:
+    """The hashes of every file a render without cache writes."""
+    return hashes(render(folder, out, NO_CACHE).manifest.parent)
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def cached(folder: Path) -> CacheOptions:
+    return CacheOptions(folder=folder / "cache")
+
+
+def test_cached_renders_equal_a_cold_render_and_say_why(session_dir: Path) -> None:
+    """Cold with cache, warm, and after a change: every file the same bytes as a render
+    without cache, and the account names what ran and why."""
+    first = render(session_dir, "cold", cached(session_dir))
+    assert not first.account.reused
+    assert {reason for _, reason in first.account.rendered} == {"new"}
+    assert hashes(session_dir / "cold") == hashes(
+        render(session_dir, "a", NO_CACHE).manifest.parent
+    )
+
+    warm = render(session_dir, "warm", cached(session_dir))
+    assert warm.account.rendered == [("QC report", "its settings changed")]  # another folder
+    assert hashes(session_dir / "warm") == hashes(session_dir / "a")
+
+    text = (session_dir / "session.yaml").read_text()
+    (session_dir / "session.yaml").write_text(text.replace("highpass: 40 Hz", "highpass: 50 Hz"))
+    changed = render(session_dir, "warm", cached(session_dir))
+    ran = dict(changed.account.rendered)
+    assert ran["tracks.kick"] == "its settings changed"
+    assert ran["tracks.bass"] == "tracks.kick changed"  # keyed by the kick
+    assert ran["buses.drums"] == "tracks.kick changed"
+    assert {"tracks.snare", "tracks.keys", "buses.room"} <= set(changed.account.reused)
+    assert "tracks.snare" not in ran and "buses.room" not in ran
+    assert hashes(session_dir / "warm") == hashes(
+        render(session_dir, "b", NO_CACHE).manifest.parent
+    )
+
+
+def test_a_replaced_stem_is_named(session_dir: Path) -> None:
+    render(session_dir, "out", cached(session_dir))
+    write_stem(session_dir / "stems" / "keys.wav", sine(330, 3.0, 0.2))
+    result = render(session_dir, "out", cached(session_dir))
+    assert dict(result.account.rendered)["tracks.keys"] == "stems/keys.wav changed"
+    assert "buses.drums" in result.account.reused
+    assert "tracks.kick" not in dict(result.account.rendered)  # nothing needs it: not read
+    assert hashes(session_dir / "out") == hashes(
+        render(session_dir, "cold", NO_CACHE).manifest.parent
+    )
+
+
+def test_a_damaged_entry_is_rendered_again_never_used(session_dir: Path) -> None:
+    """Flip one byte of every entry (audio or trailer): each is detected and rendered."""
+    render(session_dir, "out", cached(session_dir))
+    entries = list((session_dir / "cache" / "entries").iterdir())
+    for entry in entries:
+        data = bytearray(entry.read_bytes())
+        data[len(data) // 3] ^= 0x40
+        entry.write_bytes(bytes(data))
+    result = render(session_dir, "out", cached(session_dir))
+    assert result.account.reused == []
+    assert hashes(session_dir / "out") == hashes(
+        render(session_dir, "cold", NO_CACHE).manifest.parent
+    )
+
+
+def test_entries_round_trip_and_reject_damage(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, 10**9)
+    blocks = [np.arange(10.0).reshape(2, 5), np.arange(10.0, 16.0).reshape(2, 3)]
+    with cache.writer("k" * 64) as writer:
+        writer.append(0, blocks[0], -blocks[0])
+        writer.append(5, blocks[1], -blocks[1])
+        writer.finish({"figure": 1.5})
+    entry = cache.open("k" * 64)
+    assert entry is not None and entry.value == {"figure": 1.5}
+    whole = np.hstack(blocks)
+    for offset, n in [(0, 8), (3, 4), (6, 4), (4, 1)]:
+        expected = np.zeros((2, n))
+        expected[:, : max(0, min(n, 8 - offset))] = whole[:, offset : offset + n]
+        assert np.array_equal(entry.read(offset, n), expected)
+        assert np.array_equal(entry.read(offset, n, 1), -expected)
+    entry.close()
+    lazy = cache.open("k" * 64, lazy=True)  # checked as served, in order
+    assert lazy is not None
+    assert np.array_equal(lazy.block(0, 5), np.stack([blocks[0], -blocks[0]]))
+    assert np.array_equal(lazy.block(5, 3), np.stack([blocks[1], -blocks[1]]))
+    lazy.close()
+    path = tmp_path / "entries" / ("k" * 64)
+    data = bytearray(path.read_bytes())
+    data[len(MAGIC) + 8 * 12] ^= 1  # a bit of the second block's audio
+    path.write_bytes(bytes(data))
+    damaged = cache.open("k" * 64, lazy=True)
+    assert damaged is not None  # its trailer and object are whole
+    damaged.block(0, 5)
+    with pytest.raises(DamagedEntry):
+        damaged.block(5, 3)
+    assert not path.exists()
+    cache.store("t" * 64, {"figure": 2.5})
+    truncated = tmp_path / "entries" / ("t" * 64)
+    truncated.write_bytes(truncated.read_bytes()[:-20])
+    assert cache.open("t" * 64) is None and not truncated.exists()
+
+
+def test_an_unfinished_or_failed_writer_leaves_nothing(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, 10**9)
+    with cache.writer("a" * 64) as writer:
+        writer.append(0, np.ones((2, 4)))  # never finished: the render stopped early
+    with pytest.raises(KeyboardInterrupt), cache.writer("b" * 64) as writer:
+        writer.append(0, np.ones((2, 4)))
+        raise KeyboardInterrupt
+    assert list((tmp_path / "entries").iterdir()) == []
+
+
+def test_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, 10**9)
+    for index, key in enumerate("abcd"):
+        cache.store(key * 64, np.zeros(1_000))
+        os.utime(tmp_path / "entries" / (key * 64), ns=(index * 10**9, index * 10**9))
+    assert cache.load("a" * 64) is not None  # used now: the newest
+    cache.max_bytes = 3 * (tmp_path / "entries" / ("a" * 64)).stat().st_size
+    cache.evict()
+    left = sorted(p.name[0] for p in (tmp_path / "entries").iterdir())
+    assert left == ["a", "c", "d"]
+
+
+def test_input_digests_follow_the_file_not_its_mtime(tmp_path: Path) -> None:
+    stem = tmp_path / "x.bin"
+    stem.write_bytes(b"one")
+    digests = InputDigests(tmp_path)
+    assert digests.sha256(stem) == hashlib.sha256(b"one").hexdigest()
+    digests.save()
+    before = stem.stat()
+    time.sleep(0.01)
+    stem.write_bytes(b"two")  # same size; mtime put back, ctime cannot be
+    os.utime(stem, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert InputDigests(tmp_path).sha256(stem) == hashlib.sha256(b"two").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("2GB", 2 * 10**9), ("500 MB", 500 * 10**6), ("1.5GiB", 3 * 2**29), ("4096", 4096)],
+)
+def test_cache_sizes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_bad_cache_size_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from render.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["x.yaml", "--cache-max", "lots"])
+    assert stopped.value.code == 2
+    assert "--cache-max: expected a size like 2GB or 500MB, got 'lots'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_a_stopped_render_leaves_no_entry_that_is_used(session_dir: Path, how: int) -> None:
+    """Stop a render while it writes cache entries; the next render's files equal a cold
+    render's (whatever entries were complete are whole; the rest were never published)."""
+    script = (
+        "import os, signal, time\n"
+        "import render.cache as cache\n"
+        "original = cache.Writer.append\n"
+        "count = [0]\n"
+        "def append(self, *args):\n"
+        "    original(self, *args)\n"
+        "    count[0] += 1\n"
+        "    if count[0] == 3:\n"
+        f"        os.kill(os.getpid(), {int(how)})\n"
+        "        time.sleep(5)\n"
+        "cache.Writer.append = append\n"
+        "from render.cli import main\n"
+        f"raise SystemExit(main([{str(session_dir / 'session.yaml')!r}, '--quiet', "
+        f"'--cache', {str(session_dir / 'cache')!r}]))\n"
+    )
+    stopped = subprocess.run([sys.executable, "-c", script], cwd=REPO, check=False)
+    assert stopped.returncode == (130 if how == signal.SIGINT else -9)
+    entries = session_dir / "cache" / "entries"
+    if how == signal.SIGINT:
+        assert not any(p.name.endswith(".partial") for p in entries.iterdir())
+    result = render(session_dir, "out", cached(session_dir))
+    assert not any(p.name.endswith(".partial") for p in entries.iterdir())  # cleared
+    assert result.account.rendered
+    assert hashes(session_dir / "out") == hashes(
+        render(session_dir, "cold", NO_CACHE).manifest.parent
+    )
+
+
+def test_two_renders_at_once_share_the_cache(session_dir: Path) -> None:
+    """Two processes render the same session into one cache at the same time: both finish,
+    and both write what a cold render writes."""
+    command = [sys.executable, "-m", "render", str(session_dir / "session.yaml"), "--quiet"]
+    command += ["--cache", str(session_dir / "cache"), "--jobs", "1"]
+    runs = [subprocess.Popen([*command, "--out", str(session_dir / o)]) for o in ("p", "q")]
+    assert [run.wait() for run in runs] == [0, 0]
+    assert hashes(session_dir / "p") == hashes(session_dir / "q") == cold(session_dir)
+
+
+def test_a_full_disk_while_writing_from_the_cache_is_one_line(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file restored from the cache fails like a rendered one: one line, exit 1, and no
+    output folder left behind."""
+    from render.cli import main
+
+    session = str(session_dir / "session.yaml")
+    assert main([session, "--quiet", "--cache", str(session_dir / "cache")]) == 0
+
+    def full_disk(self: Path, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    out = session_dir / "elsewhere"
+    command = [session, "--quiet", "--cache", str(session_dir / "cache"), "--out", str(out)]
+    assert main(command) == 1
+    error = capsys.readouterr().err
+    assert error == f"{out / 'mix.wav'}: cannot write (No space left on device)\n"
+    assert not out.exists()
+
+
+def test_an_unwritable_default_cache_is_skipped_but_a_named_one_is_an_error(
+    session_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session folder where no cache can be made (read-only, or a file in the way) still
+    renders, and the summary says the cache was not used; a --cache DIR that cannot be used
+    is the user's mistake and fails with one line."""
+    from render.cli import main
+
+    (session_dir / ".render-cache").write_text("not a folder")
+    result = render(session_dir, "out", CacheOptions())
+    assert result.account.note is not None and "cannot be written" in result.account.note
+    assert hashes(session_dir / "out") == cold(session_dir)
+    blocked = session_dir / ".render-cache"
+    command = [str(session_dir / "session.yaml"), "--quiet", "--cache", str(blocked)]
+    assert main(command) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"{blocked}: cannot use this folder as the render cache")
+    assert len(error.splitlines()) == 1
