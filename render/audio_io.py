@@ -19,8 +19,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from render import pcm_wav
 from render.dsp.dither import Dither, quantise
 from render.errors import AudioInputError, OutputError
+from render.pcm_wav import PcmWavReader
 
 WRITABLE_PCM = {"wav": "WAV", "flac": "FLAC", "aiff": "AIFF"}
 # libsoxr runs its double-precision (VHQ) resampler on AVX where the CPU has it and in plain C
@@ -29,6 +31,7 @@ WRITABLE_PCM = {"wav": "WAV", "flac": "FLAC", "aiff": "AIFF"}
 # at 0.4 s instead of 0.23 s for 3 minutes of stereo.
 os.environ["SOXR_USE_SIMD"] = "0"
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "PCM_32", "float": "FLOAT"}
+_INTEGER_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW"})
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def read_stem(path: Path, sample_rate: int) -> tuple[np.ndarray, StemInfo]:
     info = probe(path)
     reader = StemReader(path, 0)
     try:
-        data = np.ascontiguousarray(reader.read(info.frames))
+        data = reader.read(info.frames)
     finally:
         reader.close()
     return resample(data, info.sample_rate, sample_rate), info
@@ -90,8 +93,31 @@ class StemReader:
         except (sf.LibsndfileError, RuntimeError, OSError) as e:
             raise AudioInputError(f"{path}: cannot decode the audio ({_reason(e)})") from e
         self.position = first
+        # Integer samples decode to finite numbers: only float files need the scan.
+        self.may_be_nonfinite = self.file.subtype not in _INTEGER_SUBTYPES
+        # Integer PCM WAV (most stems) is decoded here, the same bits 2-3x faster.
+        self.pcm: PcmWavReader | None = None
+        offset = None
+        if self.file.format == "WAV":
+            channels, frames = self.file.channels, self.file.frames
+            offset = pcm_wav.data_offset(path, channels, self.file.subtype, frames)
+        if offset is not None:
+            self.pcm = PcmWavReader(path, offset, self.file.channels, self.file.subtype, first)
 
     def read(self, n: int) -> np.ndarray:
+        """The next ``n`` frames, a new ``[channels, n]`` array."""
+        out = np.empty((self.file.channels, n))
+        self.read_into(out)
+        return out
+
+    def read_into(self, out: np.ndarray) -> None:
+        """The next ``out.shape[1]`` frames decoded into ``out`` (``[channels, n]``, rows
+        contiguous), so a block is filled without a temporary copy."""
+        n = out.shape[1]
+        if self.pcm is not None:
+            self._check_length(self.pcm.read_into(out), n)
+            self.position += n
+            return
         try:
             data = self.file.read(n, dtype="float64", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, OSError) as e:
@@ -99,22 +125,27 @@ class StemReader:
                 f"{self.path}: cannot decode the audio ({_reason(e)}); the file may be "
                 "truncated or damaged"
             ) from e
-        if data.shape[0] < n:
-            raise AudioInputError(
-                f"{self.path}: the file is truncated: its header promises "
-                f"{self.file.frames} frames, only {self.position + data.shape[0]} could be read"
-            )
-        if not np.isfinite(data).all():
+        self._check_length(data.shape[0], n)
+        if self.may_be_nonfinite and not np.isfinite(data).all():
             first = self.position + int(np.argmax(~np.isfinite(data).all(axis=1)))
             raise AudioInputError(
                 f"{self.path}: sample {first} ({first / self.file.samplerate:.3f} s) is NaN or "
                 "infinite; expected finite audio"
             )
         self.position += n
-        return data.T
+        out[...] = data.T
+
+    def _check_length(self, got: int, n: int) -> None:
+        if got < n:
+            raise AudioInputError(
+                f"{self.path}: the file is truncated: its header promises "
+                f"{self.file.frames} frames, only {self.position + got} could be read"
+            )
 
     def close(self) -> None:
         self.file.close()
+        if self.pcm is not None:
+            self.pcm.close()
 
 
 def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

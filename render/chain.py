@@ -62,6 +62,9 @@ class PreparedEffect:
     stream: Callable[[int], BlockProcess] | None = None
     """A fresh block processor for a signal of that many channels; None where the effect
     can only run on the whole signal. Blocks give bit-identical results to ``process``."""
+    block_multiple: int = 1
+    """Blocks given to the block processor must be multiples of this many samples (all but
+    the last): a partitioned convolution works in whole partitions."""
 
 
 def prepare_chain(
@@ -86,15 +89,16 @@ def run_chain(chain: Sequence[PreparedEffect], x: np.ndarray, keys: Keys) -> np.
     return x
 
 
-def streams(chain: Sequence[PreparedEffect]) -> bool:
-    """Whether every effect of ``chain`` can run block by block."""
-    return all(effect.stream is not None for effect in chain)
+def streams(chain: Sequence[PreparedEffect], block: int) -> bool:
+    """Whether every effect of ``chain`` can run in blocks of ``block`` samples (the last
+    block may be shorter)."""
+    return all(effect.stream is not None and block % effect.block_multiple == 0 for effect in chain)
 
 
 def block_chain(chain: Sequence[PreparedEffect], channels: int) -> list[BlockProcess] | None:
     """Fresh block processors for every effect of ``chain``, or None when one of them can
     only run on the whole signal."""
-    if not streams(chain):
+    if any(effect.stream is None for effect in chain):
         return None
     return [effect.stream(channels) for effect in chain]  # type: ignore[misc]
 
@@ -163,18 +167,18 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
             )
         case Reverb():
             ir = _impulse_response(effect, where, session)
-            return PreparedEffect(
-                lambda x, key: reverb.reverberate(
-                    x,
-                    ir,
-                    mix=effect.mix,
-                    sample_rate=rate,
-                    highpass_hz=effect.highpass_hz,
-                    lowpass_hz=effect.lowpass_hz,
-                ),
-                reverb.reverb_tail_samples(ir),
-                0,
+            settings = {
+                "mix": effect.mix,
+                "sample_rate": rate,
+                "highpass_hz": effect.highpass_hz,
+                "lowpass_hz": effect.lowpass_hz,
+            }
+            return _streamed(
+                lambda channels: reverb.ConvolutionReverb(ir, channels, **settings),
                 None,
+                keyed=False,
+                tail_samples=reverb.reverb_tail_samples(ir),
+                block_multiple=reverb.PARTITION,
             )
         case Delay():
             time_ms = (
@@ -182,20 +186,19 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 if isinstance(effect.time, float)
                 else effect.time.duration_ms(session.tempo_bpm or 0.0)
             )
-            return PreparedEffect(
-                lambda x, key: delay.delay(
-                    x,
-                    rate,
-                    time_ms=time_ms,
-                    feedback=effect.feedback,
-                    mix=effect.mix,
-                    ping_pong=effect.ping_pong,
-                    highpass_hz=effect.highpass_hz,
-                    lowpass_hz=effect.lowpass_hz,
-                ),
-                delay.delay_tail_samples(rate, time_ms, effect.feedback),
-                0,
+            settings = {
+                "time_ms": time_ms,
+                "feedback": effect.feedback,
+                "mix": effect.mix,
+                "ping_pong": effect.ping_pong,
+                "highpass_hz": effect.highpass_hz,
+                "lowpass_hz": effect.lowpass_hz,
+            }
+            return _streamed(
+                lambda channels: delay.Echo(rate, channels, **settings),
                 None,
+                keyed=False,
+                tail_samples=delay.delay_tail_samples(rate, time_ms, effect.feedback),
             )
         case Saturation():
             return _whole(
@@ -222,7 +225,12 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
 
 
 def _streamed(
-    make: Callable[[int], Any], sidechain: str | None, *, keyed: bool = True
+    make: Callable[[int], Any],
+    sidechain: str | None,
+    *,
+    keyed: bool = True,
+    tail_samples: int = 0,
+    block_multiple: int = 1,
 ) -> PreparedEffect:
     """An effect with a block processor class (``make(channels)``); the whole signal is then
     processed as one block. ``keyed`` processors take the sidechain key block too."""
@@ -236,7 +244,7 @@ def _streamed(
     def whole(x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
         return stream(x.shape[0])(x, key)
 
-    return PreparedEffect(whole, 0, 0, sidechain, stream)
+    return PreparedEffect(whole, tail_samples, 0, sidechain, stream, block_multiple)
 
 
 def _whole(

@@ -25,7 +25,7 @@ from render.errors import OutputError
 from render.graph import RenderPlan
 from render.keys import Ingredients, Keys, Stage, sha256_json, why
 from render.session.model import Session
-from render.strip_cache import StripCache
+from render.strip_cache import StripCache, worth_caching
 
 DEFAULT_DIR = ".render-cache"
 DEFAULT_MAX_BYTES = 4 * 10**9
@@ -76,24 +76,24 @@ class Incremental:
                 self.account.note = f"not used: {root} cannot be written ({reason})"
                 root = None
         self.digests = InputDigests(root)
-        self.keys = Keys(session, self.digests)
+        self.keys = Keys(session, self.digests if self.cache is not None else None)
         self._record_path = None if root is None else root / "renders" / _record_name(session)
         self._before = self._read_record()
         self._stages: dict[str, Ingredients] = {}
 
     def value(self, stage: Stage, make: Callable[[], T]) -> T:
         """The object ``stage`` produces: from the cache, or made by ``make`` and stored."""
-        found = self._lookup(stage)
+        found = self.lookup(stage)
         if found is not None:
             return found  # type: ignore[no-any-return]
         made = make()
-        self._made(stage, made)
+        self.keep(stage, made)
         return made
 
     def file(self, stage: Stage, path: Path, make: Callable[[], Delivered]) -> Delivered:
         """The file ``stage`` writes at ``path``: its cached bytes written there again
         (atomically), or written by ``make`` and its bytes stored."""
-        found = self._lookup(stage)
+        found = self.lookup(stage)
         if found is not None:
             data, description, figures, corrections = found
             with audio_io.atomic_path(path) as temporary:
@@ -106,7 +106,7 @@ class Incremental:
         record = (b"", made.description, made.figures, made.corrections)
         if self.cache is not None:
             record = (path.read_bytes(), *record[1:])
-        self._made(stage, record)
+        self.keep(stage, record)
         return made
 
     def mix(self, plan: RenderPlan, render: Callable[[StripCache | None], T]) -> tuple[T, Stage]:
@@ -118,23 +118,27 @@ class Incremental:
         if self.cache is None:
             return self.value(mix, lambda: render(None)), mix
 
+        rate = self.session.sample_rate
+        cacheable = {n.name for n in plan.nodes if worth_caching(n, plan, rate)}
+
         def from_strips() -> T:
             assert self.cache is not None
             while True:
                 try:
-                    with StripCache(self.cache, stages, plan) as strips:
+                    with StripCache(self.cache, stages, plan, cacheable) as strips:
                         made = render(strips)
                     break
                 except DamagedEntry:  # deleted: render again, that strip rendered anew
                     continue
             self.account.reused += [stages[name].name for name in strips.entries]
             for name in strips.rendered:
-                self._ran(stages[name])
+                self._ran(stages[name], cached=name in cacheable)
             return made
 
         return self.value(mix, from_strips), mix
 
-    def _lookup(self, stage: Stage) -> Any | None:
+    def lookup(self, stage: Stage) -> Any | None:
+        """The object ``stage`` produced, if the cache holds it (else ``keep`` it when made)."""
         self._stages[stage.name] = stage.ingredients
         if self.cache is None:
             return None
@@ -143,7 +147,8 @@ class Incremental:
             self.account.reused.append(stage.name)
         return found
 
-    def _made(self, stage: Stage, value: Any) -> None:
+    def keep(self, stage: Stage, value: Any) -> None:
+        """Account for ``stage`` as rendered and store what it made."""
         self._ran(stage)
         if self.cache is not None:
             self.cache.store(stage.key, value)
@@ -159,8 +164,10 @@ class Incremental:
                 temporary.write_text(json.dumps(self._stages, sort_keys=True), encoding="utf-8")
         self.cache.evict()
 
-    def _ran(self, stage: Stage) -> None:
+    def _ran(self, stage: Stage, cached: bool = True) -> None:
         reason = why(stage, self._before.get(stage.name)) if self.cache is not None else ""
+        if not cached and reason == "not in the cache":
+            reason = "rendered every time (light inserts: cheaper than the cache)"
         self.account.rendered.append((stage.name, reason))
 
     def _read_record(self) -> dict[str, Ingredients]:

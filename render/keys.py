@@ -48,9 +48,10 @@ def sha256_json(document: Any) -> str:
 
 
 class Keys:
-    """Makes the stages of one render of ``session``, hashing each input file once."""
+    """Makes the stages of one render of ``session``, hashing each input file once (with no
+    ``digests``, no file is hashed: the stages then serve no cache, only the account)."""
 
-    def __init__(self, session: Session, digests: InputDigests) -> None:
+    def __init__(self, session: Session, digests: InputDigests | None) -> None:
         self.session = session
         self.base = session.path.parent
         self.digests = digests
@@ -143,7 +144,8 @@ class Keys:
         return self._files_of(e.ir for e in effects if isinstance(e, Reverb) and e.ir)
 
     def _files_of(self, paths: Iterable[Path]) -> dict[str, str]:
-        return {relative(path, self.base): self.digests.sha256(path) for path in paths}
+        digests = self.digests
+        return {relative(p, self.base): digests.sha256(p) if digests else "" for p in paths}
 
     @staticmethod
     def _keys(stages: Mapping[str, Stage], names: Iterable[str]) -> dict[str, str]:

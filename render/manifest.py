@@ -43,19 +43,21 @@ STAGES = ("renderer", "session", "stem", "mix", "master", "output")
 
 
 def audio_sha256(x: np.ndarray) -> str:
-    """The hash of a rendered signal's float64 samples (C order)."""
-    return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes()).hexdigest()
+    """The hash of a rendered signal's float64 samples (C order), read in place: a copy of
+    3 minutes of stereo cost ~34,000 page faults."""
+    return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).data).hexdigest()
 
 
 def build_manifest(
     session: Session,
+    inputs: list[dict[str, Any]],
     stages: Mapping[str, str],
     outputs: list[tuple[str, Path, str, Analysis | None]],
-    input_sha256: Callable[[Path], str] = file_sha256,
 ) -> dict[str, Any]:
-    """The manifest of a render of ``session``: ``stages`` maps "mix"/"master" to
-    ``audio_sha256`` of that signal; ``outputs`` lists (role, path, description, figures)
-    of every file written, the reports included (no figures)."""
+    """The manifest of a render of ``session``: ``inputs`` is ``describe_inputs(session)``;
+    ``stages`` maps "mix"/"master" to ``audio_sha256`` of that signal; ``outputs`` lists
+    (role, path, description, figures) of every file written, the reports included (no
+    figures)."""
     base = session.path.parent
     return {
         "format": FORMAT,
@@ -65,7 +67,7 @@ def build_manifest(
             "sha256": file_sha256(session.path),
             "parameters": normalised(session, base),
         },
-        "inputs": [_input(path, base, input_sha256) for path in input_files(session)],
+        "inputs": inputs,
         "stages": dict(stages),
         "outputs": [
             {
@@ -80,6 +82,15 @@ def build_manifest(
             for role, path, description, figures in outputs
         ],
     }
+
+
+def describe_inputs(
+    session: Session, sha256: Callable[[Path], str] = file_sha256
+) -> list[dict[str, Any]]:
+    """Every input file's path (relative to the session), hash and format, in session order:
+    the slowest part of a manifest (hashing 16 stems of 3 minutes takes ~0.5 s), so the
+    pipeline runs it beside other work (or takes the hashes the render cache remembers)."""
+    return [_input(path, session.path.parent, sha256) for path in input_files(session)]
 
 
 def input_files(session: Session) -> list[Path]:

@@ -54,3 +54,20 @@ def zeros(shape: tuple[int, ...]) -> np.ndarray:
     buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     buffer.madvise(advice)
     return np.frombuffer(buffer, dtype=np.float64).reshape(shape)
+
+
+def first_columns(x: np.ndarray, n: int) -> np.ndarray:
+    """``x[:, :n]`` of a C-contiguous 2-D ``x`` as a C-contiguous array in ``x``'s own memory:
+    each row is moved down to follow the one before (``memmove``, which allows the overlap),
+    so cutting a whole-song buffer to length costs no new buffer and no page faults. ``x``
+    must not be used afterwards."""
+    if not x.flags.c_contiguous or x.ndim != 2:
+        raise ValueError(f"first_columns: expected a C-contiguous 2-D array, got {x.shape}")
+    rows, length = x.shape
+    n = max(0, min(n, length))
+    if n == length:
+        return x
+    for row in range(1, rows):
+        destination = x.ctypes.data + row * n * x.itemsize
+        ctypes.memmove(destination, x[row].ctypes.data, n * x.itemsize)
+    return x.reshape(-1)[: rows * n].reshape(rows, n)

@@ -1,12 +1,16 @@
 """Render a session's graph to the stereo mix.
 
 Tracks are independent until they reach a bus, so they render concurrently in threads (the
-decoders, scipy filters and numba kernels release the GIL). Tracks whose whole chain can
-stream are rendered block by block: every track's block ``k`` is processed in parallel, then
-summed into its buses in render order before block ``k + 1``; small reused buffers instead of
-whole-song arrays keep memory low and the caches warm. The other strips render whole, in
-render order, at most ``jobs`` tracks at a time. Either way each bus receives its inputs in
-one fixed order, so the same session gives the same bits for every ``jobs``.
+decoders, scipy filters and numba kernels release the GIL). Strips whose whole chain can
+stream are rendered block by block (``render.streamed``): every streamed track's block ``k``
+is processed by the workers while the main thread sums block ``k - 1`` into the buses and
+runs the streamed buses over it, so bus accumulators are one block long, not one song, and
+the caches stay warm. The other strips render whole, in render order, at most ``jobs``
+tracks at a time. Either way each bus receives its inputs in render order (a strip streams
+only if no bus it feeds has already received a whole-rendered input), so the same session
+gives the same bits for every ``jobs``, streamed or not. With a render cache
+(``render.strip_cache``), a strip whose output is cached is served from it in the place it
+would have rendered, and a strip that only feeds cached strips is not rendered at all.
 
 A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps and out.
 """
@@ -14,17 +18,20 @@ A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps a
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from render import audio_io, memory
-from render.chain import BlockProcess, block_chain, run_chain, streams
+from render.chain import PreparedEffect, block_chain, run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
 from render.graph import Node, RenderPlan, needed_strips, plan
 from render.session.model import MIX_BUS, Session, Track
+from render.streamed import StreamedBus, StreamedTrack
 from render.strip import Clip, Levels, StripOutput
 from render.strip_cache import CachedStrip, Recording, StripCache
 
@@ -55,14 +62,16 @@ def render_mix(
     the outputs of the strips rendered."""
     render_plan = render_plan or plan(session)
     mixer = _Mixer(session, render_plan, strips)
-    needed = [n for n in render_plan.nodes if n.name in mixer.needed]
-    streamed = [node for node in needed if mixer.streamable(node)]
+    # Which strips stream is decided as in a render without cache, so every bus sums its
+    # inputs in the same order whether they are rendered or served.
+    used = [n for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources]
+    streamed = [n for n in mixer.streamed_nodes(used) if n.name in mixer.needed]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         mixer.stream(streamed, pool)
         pending: deque[tuple[Node, Future[StripOutput]]] = deque()
         try:
-            for node in needed:
-                if node in streamed:
+            for node in used:
+                if node.name in mixer.streamed or node.name not in mixer.needed:
                     continue
                 needs_keys = any(e.sidechain is not None for e in node.chain)
                 while pending and (not node.is_track or needs_keys or len(pending) >= jobs):
@@ -94,10 +103,12 @@ class _Mixer:
         self.plan = render_plan
         self.rate = session.sample_rate
         self.strips = strips
-        self.buses: dict[str, np.ndarray] = {}
-        self.keys: dict[str, np.ndarray] = {}
         self.cached = set(strips.entries) if strips else set()
         self.needed = strips.needed if strips else needed_strips(render_plan, set())
+        self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
+        self.blocks: dict[str, np.ndarray] = {}  # this block's inputs of the streamed buses
+        self.streamed: set[str] = set()
+        self.keys: dict[str, np.ndarray] = {}
         self.notes: list[str] = list(render_plan.notes)
         used = {n.name for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources}
         for track in session.tracks:
@@ -113,37 +124,131 @@ class _Mixer:
         return self.strips.served(node.name) if self.strips else None
 
     def recording(self, node: Node) -> Recording | None:
-        """Where ``node``'s output is recorded for the cache (None: no cache)."""
+        """Where ``node``'s output is recorded for the cache (None: no cache, or a strip
+        not worth caching)."""
         return self.strips.record(node.name) if self.strips else None
 
     def deliver_cached(self, node: Node, cached: CachedStrip) -> None:
         """Deliver a strip's cached output block by block, as rendering it would."""
         for offset in range(0, self.plan.length, BLOCK):
-            self.deliver(node, cached.block(offset, min(BLOCK, self.plan.length - offset)), offset)
+            self.deliver(node, cached.block(offset, self._block_length(offset)), offset)
 
     def streamable(self, node: Node) -> bool:
-        """A track streams when its stem needs no resampling and its chain streams without a
-        sidechain (a key would have to be complete before the track starts)."""
-        if not isinstance(node.strip, Track) or any(e.sidechain for e in node.chain):
+        """Whether a strip's own processing can stream: a track's when its stem needs no
+        resampling and its chain streams without a sidechain (a key would have to be
+        complete before the track starts); a bus's when its chain streams."""
+        if not isinstance(node.strip, Track):
+            return streams(node.chain, BLOCK)
+        if any(e.sidechain for e in node.chain):
             return False
-        return streams(node.chain) and self.plan.stems[node.name].sample_rate == self.rate
+        return streams(node.chain, BLOCK) and self.plan.stems[node.name].sample_rate == self.rate
+
+    def streamed_nodes(self, needed: list[Node]) -> list[Node]:
+        """The strips of ``needed`` (in render order) that stream: those that can, whose
+        inputs and sidechain keys all stream too, and none of whose buses has an earlier
+        input rendered whole (whole renders are summed after the streamed ones, so that
+        input would move out of render order)."""
+        sources: dict[str, list[str]] = {}
+        for node in needed:
+            for out in node.outputs:
+                sources.setdefault(out.target, []).append(node.name)
+        fed_whole: set[str] = set()
+        chosen = []
+        for node in needed:
+            inputs = sources.get(node.name, []) + [e.sidechain for e in node.chain if e.sidechain]
+            if (
+                self.streamable(node)
+                and all(name in self.streamed for name in inputs)
+                and not any(out.target in fed_whole for out in node.outputs)
+            ):
+                chosen.append(node)
+                self.streamed.add(node.name)
+            else:
+                fed_whole.update(out.target for out in node.outputs)
+        return chosen
 
     def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
-        """Render ``nodes`` block by block, summing each block into the buses in order."""
-        tracks = [self.served(node) or _StreamedTrack(self, node) for node in nodes]
+        """Render ``nodes`` block by block, every strip's blocks in the workers and the sums
+        here, in render order. A bus's block is queued once its inputs are summed, and its
+        output summed onwards after the next block's tracks, so that the buses run in the
+        workers too; only a bus that listens to another (an input or a key) waits for it."""
+        tracks = [self._streamed_strip(node) for node in nodes if node.is_track]
+        buses = [self._streamed_strip(node) for node in nodes if not node.is_track]
+        names = {bus.node.name for bus in buses}
+        fed = {out.target for bus in buses for out in bus.node.outputs}
+        listens = {  # buses that need another bus's block first: as an input or as a key
+            bus.node.name: bus.node.name in fed or any(e.sidechain in names for e in bus.node.chain)
+            for bus in buses
+        }
+        last: dict[str, Future[StripOutput] | None] = dict.fromkeys(names)
+        queued: deque[tuple[Node, Future[StripOutput], int]] = deque()
+        offsets = range(0, self.plan.length, BLOCK) if nodes else range(0)
         futures: list[Future[StripOutput]] = []
         try:
-            for offset in range(0, self.plan.length, BLOCK):
-                n = min(BLOCK, self.plan.length - offset)
-                futures = [pool.submit(track.block, offset, n) for track in tracks]
-                for node, future in zip(nodes, futures, strict=True):
-                    self.deliver(node, future.result(), offset)
+            futures = [pool.submit(track.block, 0, self._block_length(0)) for track in tracks]
+            for offset in offsets:
+                following = offset + BLOCK
+                for index, track in enumerate(tracks):
+                    output = futures[index].result()
+                    # Queue this track's next block before summing this one, so the workers
+                    # never wait for the sums (a track's blocks still run one after another).
+                    if following < self.plan.length:
+                        n = self._block_length(following)
+                        futures[index] = pool.submit(track.block, following, n)
+                    self.deliver(track.node, output, offset)
+                self._deliver_queued(queued)  # the previous block's buses
+                for bus in buses:
+                    if listens[bus.node.name]:
+                        self._deliver_queued(queued)
+                    x = self.blocks.pop(bus.node.name, None)
+                    if x is None:
+                        x = np.zeros((2, self._block_length(offset)))
+                    keys = self._keys(bus.node.chain, offset)
+                    before = last[bus.node.name]
+                    arguments = (offset, x, keys) if bus.takes_input else (offset, x.shape[1])
+                    future = pool.submit(_after, before, bus.block, *arguments)
+                    last[bus.node.name] = future
+                    queued.append((bus.node, future, offset))
+            self._deliver_queued(queued)
         finally:
-            for future in futures:
+            pending = futures + [future for _, future, _ in queued]
+            for future in pending:
                 future.cancel()
-            wait(futures)  # a worker may still be reading its stem: close nothing under it
-            for track in tracks:
-                track.close()
+            wait(pending)  # a block still running may be reading its stem
+            for strip in tracks + buses:
+                strip.close()
+
+    def _deliver_queued(self, queued: deque[tuple[Node, Future[StripOutput], int]]) -> None:
+        """Sum the queued bus blocks onwards, in the order they were queued (render order)."""
+        while queued:
+            node, future, offset = queued.popleft()
+            self.deliver(node, future.result(), offset)
+
+    def _block_length(self, offset: int) -> int:
+        return min(BLOCK, self.plan.length - offset)
+
+    def _streamed_strip(self, node: Node) -> _Streamed:
+        """The block source of a streamed strip: its cache entry, or its rendering (recorded
+        into the cache where there is one)."""
+        cached = self.served(node)
+        if cached is not None:
+            return _Streamed(node, cached, None, self.plan.length)
+        strip: StreamedTrack | StreamedBus
+        if node.is_track:
+            where = self.session.where(f"tracks.{node.name}.stem")
+            info = self.plan.stems[node.name]
+            levels = self.levels(node, info.channels)
+            strip = StreamedTrack(node, info, levels, self.rate, where)
+        else:
+            strip = StreamedBus(node, self.levels(node, 2))
+        return _Streamed(node, strip, self.recording(node), self.plan.length)
+
+    def _keys(self, chain: Sequence[PreparedEffect], offset: int) -> list[np.ndarray | None]:
+        """Each insert's sidechain key for the block at ``offset`` (None where it has none)."""
+        return [
+            None if e.sidechain is None else self.keys[e.sidechain][:, offset : offset + BLOCK]
+            for e in chain
+        ]
 
     def render_track(self, node: Node) -> StripOutput:
         track = node.strip
@@ -172,17 +277,14 @@ class _Mixer:
         x = self.buses.pop(node.name, None)
         if x is None:
             x = memory.zeros((2, self.plan.length))
-        stages = block_chain(node.chain, 2)
-        if stages is None:
+        if not streams(node.chain, BLOCK):
             x = run_chain(node.chain, x, self.keys)
-        levels = self.levels(node, 2)
+            node = Node(node.name, node.strip, (), node.outputs, node.audible)
+        bus = StreamedBus(node, self.levels(node, 2))
         recording = self.recording(node)
         for offset in range(0, self.plan.length, BLOCK):
             block = x[:, offset : offset + BLOCK]
-            for effect, stage in zip(node.chain, stages or (), strict=False):
-                key = self.keys.get(effect.sidechain) if effect.sidechain else None
-                block = stage(block, None if key is None else key[:, offset : offset + BLOCK])
-            output = levels.apply(block, offset)
+            output = bus.block(offset, block, self._keys(node.chain, offset))
             if recording is not None:
                 recording.append(offset, output)
             self.deliver(node, output, offset)
@@ -201,17 +303,37 @@ class _Mixer:
                 continue  # its output is cached: what feeds it need not be summed
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
-            bus = self._buffer(self.buses, out.target)
-            accumulate(bus[:, offset : offset + n], signal, db_to_gain(out.level_db))
+            if out.target in self.streamed:
+                bus = self.blocks.get(out.target)
+                if bus is None:
+                    bus = self.blocks[out.target] = np.zeros((2, n))
+            else:
+                bus = self._buffer(self.buses, out.target)[:, offset : offset + n]
+            accumulate(bus, signal, db_to_gain(out.level_db))
 
     def finish(self) -> Mix:
-        mix = self.buses.pop(MIX_BUS, memory.zeros((2, self.plan.length)))
-        mix = run_chain(self.plan.mix_chain, mix, self.keys) * db_to_gain(self.session.mix.gain_db)
-        audible = np.flatnonzero(np.max(np.abs(mix), axis=0) > SILENCE)
-        end = max(self.plan.content_end, int(audible[-1]) + 1 if audible.size else 0)
+        """The mix bus: its chain and gain, block by block in place where the chain streams,
+        then cut where the last tail has died away."""
+        mix = self.buses.pop(MIX_BUS, None)
+        if mix is None:
+            mix = memory.zeros((2, self.plan.length))
+        chain, gain = self.plan.mix_chain, db_to_gain(self.session.mix.gain_db)
+        stages = block_chain(chain, 2) if streams(chain, BLOCK) else None
+        if stages is None:
+            mix = run_chain(chain, mix, self.keys) * gain
+        else:
+            for offset in range(0, self.plan.length, BLOCK):
+                block = mix[:, offset : offset + BLOCK]
+                for stage, key in zip(stages, self._keys(chain, offset), strict=True):
+                    block = stage(block, key)
+                np.multiply(block, gain, out=mix[:, offset : offset + BLOCK])
+        # Nothing before the end of the last clip is cut, so only the tails are searched.
+        tail = np.max(np.abs(mix[:, self.plan.content_end :]), axis=0)
+        audible = np.flatnonzero(tail > SILENCE)
+        end = self.plan.content_end + (int(audible[-1]) + 1 if audible.size else 0)
         audible = {node.name for node in self.plan.nodes if node.audible}
         heard = tuple(t.name for t in self.session.tracks if t.name in audible)
-        return Mix(np.ascontiguousarray(mix[:, :end]), self.rate, heard, tuple(self.notes))
+        return Mix(memory.first_columns(mix, end), self.rate, heard, tuple(self.notes))
 
     def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
         """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use."""
@@ -232,50 +354,39 @@ class _Mixer:
         return AudioInputError(f"{self.session.where(f'tracks.{track.name}.stem')}: {error}")
 
 
-class _StreamedTrack:
-    """One track rendered block by block: stem reader, chain state, levels."""
+def _after(
+    before: Future[StripOutput] | None, block: Callable[..., StripOutput], *args: Any
+) -> StripOutput:
+    """``block(*args)`` once the strip's previous block is done: the pool takes tasks in the
+    order they were queued, so ``before`` has already started (at worst this waits for it to
+    finish on another worker)."""
+    if before is not None:
+        before.result()
+    return block(*args)
 
-    def __init__(self, mixer: _Mixer, node: Node) -> None:
-        track = node.strip
-        assert isinstance(track, Track)
-        info = mixer.plan.stems[track.name]
-        self.mixer, self.node, self.track = mixer, node, track
-        self.clip = Clip(track, info.frames, mixer.rate)
-        self.channels = info.channels
-        stages = block_chain(node.chain, info.channels)
-        assert stages is not None
-        self.stages: list[BlockProcess] = stages
-        self.levels = mixer.levels(node, info.channels)
-        self.reader: audio_io.StemReader | None = None
-        self.recording = mixer.recording(node)
 
-    def block(self, offset: int, n: int) -> StripOutput:
-        x = np.zeros((self.channels, n))
-        begin, end = self.clip.overlap(offset, n)
-        if end > begin:
-            if self.reader is None:
-                self.reader = self._open()
-            at = self.clip.start + begin - offset
-            try:
-                x[:, at : at + end - begin] = self.reader.read(end - begin)
-            except AudioInputError as e:
-                raise self.mixer.located(self.track, e) from e
-            x[:, at : at + end - begin] *= self.clip.gains(begin, end)
-        for stage in self.stages:
-            x = stage(x, None)
-        output = self.levels.apply(x, offset)
+class _Streamed:
+    """A streamed strip's blocks: rendered (``StreamedTrack``, ``StreamedBus``) or served
+    from the cache (``CachedStrip``), and recorded into the cache as they are rendered."""
+
+    def __init__(
+        self,
+        node: Node,
+        source: StreamedTrack | StreamedBus | CachedStrip,
+        recording: Recording | None,
+        length: int,
+    ) -> None:
+        self.node, self.source, self.recording, self.length = node, source, recording, length
+        self.takes_input = isinstance(source, StreamedBus)  # a bus's summed input block
+
+    def block(self, offset: int, *arguments: Any) -> StripOutput:
+        output = self.source.block(offset, *arguments)
         if self.recording is not None:
             self.recording.append(offset, output)
-            if offset + n == self.mixer.plan.length:
+            if offset + output.post.shape[1] == self.length:
                 self.recording.finish()
         return output
 
     def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-
-    def _open(self) -> audio_io.StemReader:
-        try:
-            return audio_io.StemReader(self.track.stem, self.clip.first)
-        except AudioInputError as e:
-            raise self.mixer.located(self.track, e) from e
+        if not isinstance(self.source, StreamedBus):
+            self.source.close()

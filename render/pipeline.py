@@ -8,21 +8,30 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from render import audio_io
-from render.analysis import analyse
+from render.analysis import Analysis, analyse
 from render.deliver import Ceiling, Delivered, deliver, describe
 from render.errors import OutputError
 from render.graph import plan
 from render.incremental import Account, CacheOptions, Incremental
 from render.keys import Stage as CacheStage
 from render.manifest import NAME as MANIFEST
-from render.manifest import Difference, audio_sha256, build_manifest, compare, write_manifest
+from render.manifest import (
+    Difference,
+    audio_sha256,
+    build_manifest,
+    compare,
+    describe_inputs,
+    write_manifest,
+)
 from render.master import Master, MasterPlan, limiter_input, master, plan_master
 from render.mix import Mix, render_mix
 from render.qc import FileReport, Report, assess
@@ -37,6 +46,7 @@ Stage = Callable[[str], AbstractContextManager[object]]
 so the command line can show progress; the pipeline itself prints nothing."""
 QC_FILES = ("qc.json", "qc.html")
 NO_CACHE = CacheOptions(enabled=False)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,87 +75,106 @@ def render_session(
     every stage whose inputs are unchanged since it was cached is reused."""
     rate = session.sample_rate
     reuse = Incremental(session, caching)
-    with stage("mix"):
-        render_plan = plan(session)
-        mix, mix_stage = reuse.mix(
-            render_plan, lambda strips: render_mix(session, jobs, render_plan, strips)
-        )
-        mix_figures = reuse.value(
-            reuse.keys.derived("analysis of the mix", [mix_stage]),
-            lambda: analyse(mix.audio, rate),
-        )
-    notes = list(mix.notes)
-    if (peak_dbfs := max(mix_figures.loudness.sample_peak_dbfs)) > 0.0:
-        notes.append(
-            f"the mix peaks at {peak_dbfs:+.2f} dBFS and is clipped in fixed-point "
-            "files; lower the track gains"
-        )
-    mastered = devices = master_stage = None
-    if session.mastering is not None:
-        with stage("master"):
-            master_stage = reuse.keys.master(mix_stage)
-            mastered = reuse.value(master_stage, lambda: master(mix.audio, session))
-            devices = reuse.value(
-                reuse.keys.derived("device translation", [master_stage]),
-                lambda: translate(mastered.audio, rate),
+    # Hashing the inputs for the manifest and measuring the mix mostly release the GIL:
+    # where more threads are allowed they run beside the rest (the hashing from the start,
+    # where the mix's own start-up leaves a core idle; with a cache, the hashes are taken
+    # before the mix, to find what it holds, and the manifest takes them from there).
+    with ThreadPoolExecutor(max_workers=2) as side:
+        if reuse.cache is None:
+            inputs = _beside(side, jobs, describe_inputs, session)
+        with stage("mix"):
+            render_plan = plan(session)
+            mix, mix_stage = reuse.mix(
+                render_plan, lambda strips: render_mix(session, jobs, render_plan, strips)
             )
-        notes += mastered.notes
-    out_dir = session.output.dir
-    with output_folder(out_dir):
-        targets = [(d, _name(d, "mix")) for d in session.output.mix]
-        files, file_stages = _write_files(reuse, stage, mix.audio, mix_stage, session, targets)
-        masters: list[Delivered] = []
-        if mastered is not None:
-            assert master_stage is not None
-            ceiling = (
-                Ceiling(mastered.ceiling_dbtp, mastered.limiter)
-                if mastered.ceiling_dbtp is not None
-                else None
-            )
-            stem = master_file_stem(session.title, session.path)
-            targets = [(d, _name(d, stem)) for d in session.output.master or (Deliverable(),)]
-            masters, master_file_stages = _write_files(
-                reuse, stage, mastered.audio, master_stage, session, targets, ceiling, verify=True
-            )
-            file_stages += master_file_stages
-        reports = [FileReport("mix", files[0].path, files[0].description, mix_figures, (), ())]
-        reports += [
-            FileReport(
-                "master",
-                written.path,
-                written.description,
-                written.figures,  # type: ignore[arg-type]  # verified files carry figures
-                devices if index == 0 and devices else (),
-                written.corrections,
-            )
-            for index, written in enumerate(masters)
-        ]
-        with stage("qc"):
-            report_stage = reuse.keys.derived(
-                "QC report", file_stages, {"folder": str(out_dir), "notes": notes}
-            )
-            report, texts = reuse.value(
-                report_stage,
-                lambda: _report_with_texts(
-                    assess(
-                        session.title,
-                        Path(session.path.name),
-                        session.mastering.target if session.mastering else None,
-                        mastered.limiting_db if mastered and mastered.limiter else None,
-                        reports,
-                        notes,
-                    )
-                ),
-            )
-            report_files = write_texts(out_dir, texts, "the report")
-        stages = {"mix": audio_sha256(mix.audio)}
-        if mastered is not None:
-            stages["master"] = audio_sha256(mastered.audio)
-        outputs = [("mix", d.path, d.description, mix_figures) for d in files]
-        outputs += [("master", m.path, m.description, m.figures) for m in masters]
-        outputs += [("report", path, "QC report", None) for path in report_files]
-        manifest = build_manifest(session, stages, outputs, reuse.digests.sha256)
-        manifest_path = write_manifest(manifest, out_dir)
+        if reuse.cache is not None:
+            inputs = _beside(side, 1, describe_inputs, session, reuse.digests.sha256)
+        analysis_stage = reuse.keys.derived("analysis of the mix", [mix_stage])
+        known = reuse.lookup(analysis_stage)
+        measured = _beside(side, jobs, analyse, mix.audio, rate) if known is None else None
+        mastered = devices = master_stage = None
+        if session.mastering is not None:
+            with stage("master"):
+                master_stage = reuse.keys.master(mix_stage)
+                mastered = reuse.value(master_stage, lambda: master(mix.audio, session))
+                devices = reuse.value(
+                    reuse.keys.derived("device translation", [master_stage]),
+                    lambda: translate(mastered.audio, rate),
+                )
+        out_dir = session.output.dir
+        with output_folder(out_dir):
+            targets = [(d, _name(d, "mix")) for d in session.output.mix]
+            files, file_stages = _write_files(reuse, stage, mix.audio, mix_stage, session, targets)
+            masters: list[Delivered] = []
+            if mastered is not None:
+                assert master_stage is not None
+                ceiling = (
+                    Ceiling(mastered.ceiling_dbtp, mastered.limiter)
+                    if mastered.ceiling_dbtp is not None
+                    else None
+                )
+                stem = master_file_stem(session.title, session.path)
+                targets = [(d, _name(d, stem)) for d in session.output.master or (Deliverable(),)]
+                masters, master_file_stages = _write_files(
+                    reuse,
+                    stage,
+                    mastered.audio,
+                    master_stage,
+                    session,
+                    targets,
+                    ceiling,
+                    verify=True,
+                )
+                file_stages += master_file_stages
+            if measured is not None:
+                known = measured.result()
+                reuse.keep(analysis_stage, known)
+            mix_figures: Analysis = known
+            notes = list(mix.notes)
+            if (peak_dbfs := max(mix_figures.loudness.sample_peak_dbfs)) > 0.0:
+                notes.append(
+                    f"the mix peaks at {peak_dbfs:+.2f} dBFS and is clipped in fixed-point "
+                    "files; lower the track gains"
+                )
+            notes += mastered.notes if mastered is not None else []
+            reports = [FileReport("mix", files[0].path, files[0].description, mix_figures, (), ())]
+            reports += [
+                FileReport(
+                    "master",
+                    written.path,
+                    written.description,
+                    written.figures,  # type: ignore[arg-type]  # verified files carry figures
+                    devices if index == 0 and devices else (),
+                    written.corrections,
+                )
+                for index, written in enumerate(masters)
+            ]
+            with stage("qc"):
+                report_stage = reuse.keys.derived(
+                    "QC report", file_stages, {"folder": str(out_dir), "notes": notes}
+                )
+                report, texts = reuse.value(
+                    report_stage,
+                    lambda: _report_with_texts(
+                        assess(
+                            session.title,
+                            Path(session.path.name),
+                            session.mastering.target if session.mastering else None,
+                            mastered.limiting_db if mastered and mastered.limiter else None,
+                            reports,
+                            notes,
+                        )
+                    ),
+                )
+                report_files = write_texts(out_dir, texts, "the report")
+            stages = {"mix": audio_sha256(mix.audio)}
+            if mastered is not None:
+                stages["master"] = audio_sha256(mastered.audio)
+            outputs = [("mix", d.path, d.description, mix_figures) for d in files]
+            outputs += [("master", m.path, m.description, m.figures) for m in masters]
+            outputs += [("report", path, "QC report", None) for path in report_files]
+            manifest = build_manifest(session, inputs.result(), stages, outputs)
+            manifest_path = write_manifest(manifest, out_dir)
     reuse.finish()
     return RenderResult(
         session=session,
@@ -265,6 +294,16 @@ def verify_session(
         fresh = render_session(elsewhere, jobs, stage)  # no cache: everything is rendered
         manifest = json.loads(fresh.manifest.read_text(encoding="utf-8"))
     return compare(recorded, manifest), len(manifest["outputs"])
+
+
+def _beside(pool: ThreadPoolExecutor, jobs: int, work: Callable[..., T], *args: Any) -> Future[T]:
+    """``work(*args)`` on a thread of ``pool`` where ``jobs`` allows more than one thread;
+    otherwise done at once, here."""
+    if jobs > 1:
+        return pool.submit(work, *args)
+    done: Future[T] = Future()
+    done.set_result(work(*args))
+    return done
 
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:

@@ -4,6 +4,10 @@ A strip's output (post-fader, and pre-fader where a pre-fader send needs it) is 
 its cache entry block by block as it renders, so caching a streamed track needs no whole-song
 copy of it. A recording becomes an entry only when the strip has rendered to its end; a
 render that fails or is interrupted leaves none.
+
+Only strips worth it are cached (``worth_caching``): a strip's output is 8 bytes per sample
+and channel, 138 MB for 3 minutes of stereo, and a track with only light inserts renders
+from its stem about as fast as it is read back, so writing it would cost more than it saves.
 """
 
 from __future__ import annotations
@@ -12,9 +16,29 @@ import contextlib
 from types import TracebackType
 
 from render.cache import Cache, Entry, Writer
-from render.graph import RenderPlan, needed_strips
+from render.graph import Node, RenderPlan, needed_strips
 from render.keys import Stage
+from render.session.model import Delay, Eq, Multiband, Reverb, Saturation, Track
 from render.strip import StripOutput
+
+HEAVY = (Reverb, Delay, Saturation, Multiband)
+"""Inserts that cost more than reading their output back (measured per 3 minutes of stereo:
+convolution reverb 0.4-0.5 s, oversampled saturation and multiband ~0.3 s, delay 0.2 s,
+against 0.1 s to read 138 MB back and check it; an EQ takes 0.08 s, a compressor 0.04 s)."""
+
+
+def worth_caching(node: Node, plan: RenderPlan, sample_rate: int) -> bool:
+    """Whether ``node``'s output is cached: every bus (it saves summing its inputs, and what
+    feeds it need not render at all), and a track whose stem is resampled or whose inserts
+    include a heavy effect or a linear-phase EQ."""
+    if not isinstance(node.strip, Track):
+        return True
+    if plan.stems[node.name].sample_rate != sample_rate:
+        return True
+    return any(
+        isinstance(e, HEAVY) or (isinstance(e, Eq) and e.phase == "linear")
+        for e in node.strip.inserts
+    )
 
 
 class CachedStrip:
@@ -52,10 +76,12 @@ class StripCache:
     Use as a context manager: recordings finished by then become entries; the others (and all
     of them, if the render fails) are discarded."""
 
-    def __init__(self, cache: Cache, stages: dict[str, Stage], plan: RenderPlan) -> None:
-        self.cache, self.stages = cache, stages
+    def __init__(
+        self, cache: Cache, stages: dict[str, Stage], plan: RenderPlan, cacheable: set[str]
+    ) -> None:
+        self.cache, self.stages, self.cacheable = cache, stages, cacheable
         self.entries: dict[str, Entry] = {}
-        present = {name for name, stage in stages.items() if cache.has(stage.key)}
+        present = {name for name in cacheable if cache.has(stages[name].key)}
         while True:  # open what the mix needs; a damaged entry is rendered (and so its inputs)
             self.needed = needed_strips(plan, present)
             damaged = set()
@@ -75,8 +101,12 @@ class StripCache:
         entry = self.entries.get(name)
         return None if entry is None else CachedStrip(entry)
 
-    def record(self, name: str) -> Recording:
+    def record(self, name: str) -> Recording | None:
+        """Where the output of strip ``name``, about to render, is recorded (None: it is not
+        worth caching)."""
         self.rendered.append(name)
+        if name not in self.cacheable:
+            return None
         return Recording(self._writers.enter_context(self.cache.writer(self.stages[name].key)))
 
     def __enter__(self) -> StripCache:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from render.dsp.delay import delay, delay_samples, delay_tail_samples
+from render.dsp.delay import Echo, delay, delay_samples, delay_tail_samples
+from tests.dsp.streaming import edges_from_sizes, process_in_blocks
 
 SAMPLE_RATES = [44_100, 48_000, 96_000]
 
@@ -145,3 +146,20 @@ def test_mix_zero_returns_x_and_input_is_untouched(rng: np.random.Generator) -> 
 def test_feedback_outside_the_loop_gain_range_is_refused(feedback: float) -> None:
     with pytest.raises(ValueError, match=r"feedback: got .*expected 0 <= feedback < 1"):
         delay(np.zeros((1, 10)), 48_000, time_ms=1.0, feedback=feedback, mix=0.5)
+
+
+@pytest.mark.parametrize("sizes", [[1, 7, 300], [37] * 100, [2_000, 0, 5]], ids=str)
+@pytest.mark.parametrize("ping_pong", [False, True])
+def test_blocks_equal_the_whole_signal(
+    rng: np.random.Generator, sizes: list[int], ping_pong: bool
+) -> None:
+    """The ring buffer and loop filters carry over from block to block, so any partition
+    (blocks shorter and longer than the 240-sample delay, empty ones) gives the same bits."""
+    x = rng.standard_normal((2, 4_000))
+    settings = {"time_ms": 5.0, "feedback": 0.7, "mix": 0.4, "ping_pong": ping_pong}
+    filters = {"highpass_hz": 200.0, "lowpass_hz": 3_000.0}
+    echo = Echo(48_000, 2, **settings, **filters)
+    edges = edges_from_sizes(sizes * (4_000 // max(1, sum(sizes)) + 1), x.shape[1])
+    np.testing.assert_array_equal(
+        process_in_blocks(echo.process, x, edges), delay(x, 48_000, **settings, **filters)
+    )

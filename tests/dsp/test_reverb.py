@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from render.dsp.reverb import reverb_tail_samples, reverberate, synthetic_ir
+from render.dsp.reverb import (
+    PARTITION,
+    ConvolutionReverb,
+    reverb_tail_samples,
+    reverberate,
+    synthetic_ir,
+)
+from tests.dsp.streaming import edges_from_sizes, process_in_blocks
 
 SAMPLE_RATES = [44_100, 48_000, 96_000]
 
@@ -147,3 +154,27 @@ def test_mix_zero_returns_x_and_input_is_untouched(rng: np.random.Generator) -> 
     np.testing.assert_array_equal(reverberate(x, ir, mix=0.0, sample_rate=48_000), x)
     reverberate(x, ir, mix=0.5, sample_rate=48_000, lowpass_hz=5000.0)
     np.testing.assert_array_equal(x, before)
+
+
+def test_blocks_of_whole_partitions_equal_the_whole_signal(rng: np.random.Generator) -> None:
+    """An IR three partitions long and a signal cut into blocks of one, two and one
+    partitions plus a short rest: the same bits as the whole signal at once."""
+    n = 4 * PARTITION + 1234
+    x = rng.standard_normal((2, n))
+    ir = rng.standard_normal((2, 2 * PARTITION + 17)) / PARTITION
+    settings = {"mix": 0.4, "sample_rate": 48_000, "highpass_hz": 100.0, "lowpass_hz": 9000.0}
+    streamed = ConvolutionReverb(ir, 2, **settings)
+    edges = edges_from_sizes([PARTITION, 2 * PARTITION, PARTITION], n)
+    whole = reverberate(x, ir, **settings)
+    np.testing.assert_array_equal(process_in_blocks(streamed.process, x, edges), whole)
+    # Several IR and input partitions against one FFT over everything (1e-12: rounding).
+    reference = signal.fftconvolve(x, ir, axes=-1)[:, :n]
+    wet = reverberate(x, ir, mix=1.0, sample_rate=48_000)
+    np.testing.assert_allclose(wet, reference, rtol=0, atol=1e-12)
+
+
+def test_a_block_after_a_short_one_is_refused(rng: np.random.Generator) -> None:
+    reverb = ConvolutionReverb(rng.standard_normal((2, 100)), 2, 0.5, 48_000)
+    reverb.process(np.zeros((2, 1000)))
+    with pytest.raises(ValueError, match="only the last block may be shorter"):
+        reverb.process(np.zeros((2, 1000)))

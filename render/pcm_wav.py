@@ -1,0 +1,107 @@
+"""Integer PCM in WAV files, decoded directly: the stems of most sessions.
+
+libsndfile decodes a 24-bit WAV through small buffers and a scalar loop per sample; for 16
+stems of 3 minutes that was ~0.8 s of the mix render's 6 s of processor time. Here one
+``readinto`` per block fills a reused buffer and a numba loop turns the little-endian
+integers into float64 ``[channels, n]``, deinterleaved. The numbers are libsndfile's to the
+bit: it scales a ``b``-bit sample ``v`` as ``(v << (32 - b)) / 2**31``, which is the exact
+value ``v / 2**(b - 1)`` that this loop computes (integers below 2**53 and powers of two are
+exact in float64).
+
+The layout is the RIFF/WAVE one of Microsoft's "Multimedia Programming Interface and Data
+Specifications 1.0" (1991): chunks of a four-byte id, a little-endian 32-bit size and the
+data, padded to an even length; ``fmt `` holds the channel count and the block alignment,
+``data`` the interleaved frames. Only what libsndfile has already recognised as integer PCM
+WAV is read here, and only when the header agrees with libsndfile's reading of it
+(``header_frames``); anything else is left to libsndfile.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
+_MAX_CHUNKS = 64  # a WAV with more chunks before its data is left to libsndfile
+
+
+def data_offset(path: Path, channels: int, subtype: str, frames: int) -> int | None:
+    """Where the frames of ``path`` start, if it is a plain integer PCM WAV whose header
+    agrees with ``channels``, ``subtype`` and ``frames`` (as libsndfile read them); None
+    otherwise (including RF64 and files whose data chunk runs past their end)."""
+    width = SAMPLE_BYTES.get(subtype)
+    if width is None:
+        return None
+    with open(path, "rb") as file:
+        if file.read(12)[:4] != b"RIFF":
+            return None
+        block_align = None
+        for _ in range(_MAX_CHUNKS):
+            header = file.read(8)
+            if len(header) < 8:
+                return None
+            chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"fmt ":
+                fmt = file.read(size + size % 2)
+                if len(fmt) < 16 or struct.unpack("<H", fmt[2:4])[0] != channels:
+                    return None
+                block_align = struct.unpack("<H", fmt[12:14])[0]
+            elif chunk == b"data":
+                start = file.tell()
+                length = file.seek(0, 2) - start
+                wanted = frames * channels * width
+                if block_align != channels * width or size // (channels * width) != frames:
+                    return None
+                return start if length >= wanted else None
+            else:
+                file.seek(size + size % 2, 1)
+    return None
+
+
+class PcmWavReader:
+    """Sequential blocks of an integer PCM WAV from frame ``first`` on, decoded to float64
+    ``[channels, n]``."""
+
+    def __init__(self, path: Path, offset: int, channels: int, subtype: str, first: int) -> None:
+        self.channels, self.width = channels, SAMPLE_BYTES[subtype]
+        self.file = open(path, "rb")  # noqa: SIM115  (closed by ``close``)
+        self.file.seek(offset + first * channels * self.width)
+        self.buffer = bytearray()
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Decode the next ``out.shape[1]`` frames into ``out`` (``[channels, n]``); returns
+        how many there were (fewer only where the file ends early)."""
+        size = out.shape[1] * self.channels * self.width
+        if len(self.buffer) < size:
+            self.buffer = bytearray(size)
+        got = self.file.readinto(memoryview(self.buffer)[:size]) // (self.channels * self.width)
+        _decode(np.frombuffer(self.buffer, dtype=np.uint8), self.width, out[:, :got])
+        return got
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@njit(nogil=True, cache=True)
+def _decode(raw: np.ndarray, width: int, out: np.ndarray) -> None:
+    """Little-endian signed ``width``-byte integers, interleaved, into ``out[channel, frame]``
+    scaled to [-1, 1). 24-bit has its own loop with the bytes spelled out (25 % faster)."""
+    channels, frames = out.shape
+    scale = 1.0 / float(1 << (8 * width - 1))
+    shift = 64 - 8 * width  # moves the sign bit to the top, to extend it back down
+    at = 0
+    for frame in range(frames):
+        for channel in range(channels):
+            if width == 3:
+                value = (
+                    np.int64(raw[at]) | (np.int64(raw[at + 1]) << 8) | (np.int64(raw[at + 2]) << 16)
+                )
+            else:
+                value = np.int64(0)
+                for byte in range(width):
+                    value |= np.int64(raw[at + byte]) << (8 * byte)
+            out[channel, frame] = float((value << shift) >> shift) * scale
+            at += width

@@ -1,0 +1,80 @@
+"""Strips rendered block by block: one block of a track or a bus in, its ``StripOutput`` out.
+
+These are the per-strip steps of the mix; summing their outputs into buses is the mixer's
+(``render.mix``). A block of either kind depends only on the strip's earlier blocks (its
+stem position, its effects' state), so a strip's blocks run one after another while
+different strips' blocks may run at the same time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from render import audio_io
+from render.chain import BlockProcess, block_chain
+from render.errors import AudioInputError
+from render.graph import Node
+from render.session.model import Track
+from render.strip import Clip, Levels, StripOutput
+
+
+class StreamedBus:
+    """A bus whose chain streams: its summed input block → inserts → fader and pan."""
+
+    def __init__(self, node: Node, levels: Levels) -> None:
+        stages = block_chain(node.chain, 2)
+        assert stages is not None
+        self.node = node
+        self.stages: list[BlockProcess] = stages
+        self.levels = levels
+
+    def block(self, offset: int, x: np.ndarray, keys: list[np.ndarray | None]) -> StripOutput:
+        """Block ``x`` (``[2, n]``, the bus's input at timeline ``offset``) through the bus;
+        ``keys`` holds each insert's sidechain key block (None where it has none)."""
+        for stage, key in zip(self.stages, keys, strict=True):
+            x = stage(x, key)
+        return self.levels.apply(x, offset)
+
+
+class StreamedTrack:
+    """A track whose chain streams: stem reader, clip placement, chain state, levels."""
+
+    def __init__(
+        self, node: Node, info: audio_io.StemInfo, levels: Levels, rate: int, where: str
+    ) -> None:
+        track = node.strip
+        assert isinstance(track, Track)
+        self.node, self.where = node, where
+        self.stem = track.stem
+        self.clip = Clip(track, info.frames, rate)
+        self.channels = info.channels
+        stages = block_chain(node.chain, info.channels)
+        assert stages is not None
+        self.stages: list[BlockProcess] = stages
+        self.levels = levels
+        self.reader: audio_io.StemReader | None = None
+
+    def block(self, offset: int, n: int) -> StripOutput:
+        """The track's ``n`` samples from timeline ``offset`` on, after its inserts, fader
+        and pan (blocks must come in timeline order)."""
+        begin, end = self.clip.overlap(offset, n)
+        # Where the clip covers the whole block the stem is decoded straight into it.
+        x = np.empty((self.channels, n)) if end - begin == n else np.zeros((self.channels, n))
+        if end > begin:
+            at = self.clip.start + begin - offset
+            try:
+                if self.reader is None:
+                    self.reader = audio_io.StemReader(self.stem, self.clip.first)
+                self.reader.read_into(x[:, at : at + end - begin])
+            except AudioInputError as e:
+                raise AudioInputError(f"{self.where}: {e}") from e
+            gains = self.clip.gains(begin, end)
+            if not (isinstance(gains, float) and gains == 1.0):  # times 1.0 changes no bit
+                x[:, at : at + end - begin] *= gains
+        for stage in self.stages:
+            x = stage(x, None)
+        return self.levels.apply(x, offset)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
