@@ -176,7 +176,7 @@ def test_a_crossfade_over_the_ceiling_is_limited_there_alone(tmp_path: Path) -> 
     result = render_album(load_album(tmp_path / "album.yaml"), jobs=1)
     assert result.album_file is not None
     written = result.album_file.written
-    assert written.corrections[0].startswith("limited again at 48000 Hz: a crossfade raised")
+    assert written.corrections[0].startswith("limited again at 48000 Hz: sequencing (crossfades")
     assert max(written.figures.loudness.true_peak_dbtp) <= -1.0
     album, _ = sf.read(written.path, always_2d=True)
     first, second = (sf.read(s.files[0].path, always_2d=True)[0] for s in result.songs)

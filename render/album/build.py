@@ -31,7 +31,7 @@ from render.album import songs
 from render.album.cue import cue_sheet, frames, timestamp
 from render.album.loudness import song_goals
 from render.album.model import Album
-from render.album.sequence import CD_FRAMES_PER_S, Placement, SequenceError, assemble, place
+from render.album.sequence import Placement, SequenceError, assemble, place
 from render.album.songs import Finished, Level, SongJob
 from render.album.tags import album_tags, song_tags, write_tags
 from render.album_qc import AlbumReport, SongFigures, TrackStart, assess_album
@@ -54,7 +54,7 @@ class AlbumFile:
 
     written: Delivered
     cue: Path
-    placements: tuple[Placement, ...]  # samples at the render rate
+    placements: tuple[Placement, ...]  # samples of the file
     sample_rate: int  # the file's
 
 
@@ -148,12 +148,12 @@ def _assess(
     ]
     if album_file is None:
         return assess_album(album.title, Path(album.path.name), album.mode, album.target, figures)
-    rate, file_rate = album.sample_rate, album_file.sample_rate
+    rate = album_file.sample_rate
     starts = [
         TrackStart(
             song.number,
-            frames(placement.index_00, rate) * file_rate // CD_FRAMES_PER_S,
-            frames(placement.index_01, rate) * file_rate // CD_FRAMES_PER_S,
+            placement.index_00,
+            placement.index_01,
             frames(placement.index_01, rate),
             timestamp(frames(placement.index_01, rate)),
         )
@@ -172,32 +172,32 @@ def _file_report(written: Delivered) -> FileReport:
 
 
 def _write_album_file(album: Album, finished: Sequence[Finished], scratch: Path) -> AlbumFile:
-    """The songs in running order with their pre-gaps and crossfades, limited again where a
-    crossfade summed two songs over the ceiling, written and measured as written; and the
-    CUE sheet beside it."""
+    """The songs in running order with their pre-gaps and crossfades, at the album file's
+    rate (the workers converted each master), limited again where sequencing took it over
+    the ceiling, written and measured as written; and the CUE sheet beside it."""
     deliverable = album.album_file
     assert deliverable is not None
-    rate = album.sample_rate
+    rate = deliverable.sample_rate or album.sample_rate
+    # Memory-mapped: one song at a time in memory besides the album.
+    masters = [np.load(songs.master_path(scratch, s.number), mmap_mode="r") for s in album.songs]
     try:
         placements, total = place(
-            [song.length for song in finished],
+            [master.shape[1] for master in masters],
             [song.gap_before_s for song in album.songs],
             [song.crossfade_s for song in album.songs],
             rate,
         )
     except SequenceError as e:
         raise RenderError(f"{album.where(f'songs[{e.song}].crossfade')}: {e}") from None
-    x = assemble(  # memory-mapped: one song at a time in memory besides the album
-        [np.load(songs.master_path(scratch, song.number), mmap_mode="r") for song in album.songs],
-        placements,
-        total,
-    )
+    x = assemble(masters, placements, total)
     ceilings = [song.ceiling_dbtp for song in finished if song.ceiling_dbtp is not None]
     limiter = next((song.limiter for song in finished if song.limiter is not None), None)
     ceiling = Ceiling(min(ceilings), limiter) if ceilings else None
     corrections: list[str] = []
     if ceiling is not None and limiter is not None:
-        x, corrections = relimit(x, rate, ceiling.dbtp, limiter, "a crossfade")
+        converted = f", the conversion from {album.sample_rate} Hz" * (rate != album.sample_rate)
+        cause = f"sequencing (crossfades, song edges{converted})"
+        x, corrections = relimit(x, rate, ceiling.dbtp, limiter, cause)
     stem = master_file_stem(album.title, album.path)
     name = output_file_name(deliverable.name, stem, deliverable.format)
     path = album.out_dir / name
@@ -213,13 +213,12 @@ def _write_album_file(album: Album, finished: Sequence[Finished], scratch: Path)
         finish=lambda done: write_tags(tags, done, deliverable.format),
     )
     written = replace(written, corrections=(*corrections, *written.corrections))
-    file_rate = deliverable.sample_rate or rate
     (cue,) = write_texts(
         album.out_dir,
-        [(path.with_suffix(".cue").name, cue_sheet(album, name, placements, file_rate))],
+        [(path.with_suffix(".cue").name, cue_sheet(album, name, placements, rate))],
         "the CUE sheet",
     )
-    return AlbumFile(written, cue, placements, file_rate)
+    return AlbumFile(written, cue, placements, rate)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from render.album.sequence import CD_FRAMES_PER_S, Placement
 
 def cue_sheet(album: Album, file_name: str, placements: Sequence[Placement], file_rate: int) -> str:
     """The CUE sheet for ``file_name`` (the album file, at ``file_rate`` Hz), whose songs
-    sit at ``placements`` (samples at the album's render rate)."""
+    sit at ``placements`` (samples of that file)."""
     lines = ["REM GENERATOR render"]
     if album.year is not None:
         lines.append(f"REM DATE {album.year}")
@@ -26,15 +26,15 @@ def cue_sheet(album: Album, file_name: str, placements: Sequence[Placement], fil
         lines.append(f"PERFORMER {_quoted(album.artist)}")
     lines += [f"TITLE {_quoted(album.title)}", f"FILE {_quoted(file_name)} WAVE"]
     for song, placement in zip(album.songs, placements, strict=True):
-        start = frames(placement.index_01, album.sample_rate)
+        start = frames(placement.index_01, file_rate)
         lines += [f"  TRACK {song.number:02d} AUDIO", f"    TITLE {_quoted(song.title)}"]
         if album.artist is not None:
             lines.append(f"    PERFORMER {_quoted(album.artist)}")
         if song.isrc is not None:
             lines.append(f"    ISRC {song.isrc}")
-        lines.append(f"    REM SAMPLE_OFFSET {start * file_rate // CD_FRAMES_PER_S}")
+        lines.append(f"    REM SAMPLE_OFFSET {placement.index_01}")
         if placement.index_00 < placement.index_01:
-            lines.append(f"    INDEX 00 {timestamp(frames(placement.index_00, album.sample_rate))}")
+            lines.append(f"    INDEX 00 {timestamp(frames(placement.index_00, file_rate))}")
         lines.append(f"    INDEX 01 {timestamp(start)}")
     return "\n".join(lines) + "\n"
 

@@ -208,17 +208,14 @@ class AlbumChecks(SessionChecks):
         album = mapping(deliver.get("album"))
         if album:
             self._check_deliverable(("deliver", "album"), album, "album", {})
-            # Songs are sequenced at their render rate, then converted to the file's rate.
-            rates = {"sample_rate": album.get("sample_rate"), "": self.sample_rate}
-            for key, rate in rates.items():
-                if isinstance(rate, int) and rate % CD_FRAMES_PER_S:
-                    what = "the album file" if key else "the songs render"
-                    self.error(
-                        ("deliver", "album", *((key,) if key else ())),
-                        f"{what} at {rate} Hz, which has no whole number of samples per CD "
-                        "frame (1/75 s), so the CUE sheet could not match the file to the "
-                        "sample; expected a multiple of 75 Hz, e.g. 44100 or 48000",
-                    )
+            rate = album.get("sample_rate", self.sample_rate)
+            if isinstance(rate, int) and rate % CD_FRAMES_PER_S:
+                self.error(
+                    ("deliver", "album", *(("sample_rate",) if "sample_rate" in album else ())),
+                    f"the album file at {rate} Hz has no whole number of samples per CD frame "
+                    "(1/75 s), so the CUE sheet could not match it to the sample; expected a "
+                    "multiple of 75 Hz, e.g. 44100 or 48000",
+                )
             if album.get("format") in lossy.LOSSY_FORMATS:
                 self.error(
                     ("deliver", "album", "format"),

@@ -23,7 +23,7 @@ CD_FRAMES_PER_S = 75
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one song sits in the album file, in samples at the render rate."""
+    """Where one song sits in the album file, in samples of the file."""
 
     index_00: int  # the pre-gap's first sample (equal to index_01 without a pre-gap)
     index_01: int  # the song's first sample: a whole CD frame

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from render import audio_io
 from render.album.model import Album, Song
 from render.deliver import Ceiling, Delivered, deliver
 from render.incremental import Account, CacheOptions
@@ -36,6 +37,7 @@ class SongJob:
     own_goal_lufs: float | None  # the session's own loudness target: the song's own level
     measure_level: bool  # mode album: the own level is needed
     scratch: Path  # the album's temporary folder
+    album_rate: int | None  # the album file's rate: the master is kept at it (None: no file)
     caching: CacheOptions  # the render cache the song's mix is taken from and kept in
 
     @property
@@ -68,7 +70,6 @@ class Finished:
     limiting_db: float
     ceiling_dbtp: float | None
     limiter: Limiter | None  # the final limiter's settings, to limit crossfades again
-    length: int  # the master's samples
     files: tuple[Delivered, ...]
     notes: tuple[str, ...]
 
@@ -87,7 +88,10 @@ def song_job(album: Album, song: Song, scratch: Path, caching: CacheOptions) -> 
     )
     chain = session.mastering.chain if session.mastering else ()
     mastered = replace(session, mastering=Mastering(chain=chain, target=target))
-    return SongJob(song, mastered, own.integrated_lufs, album.mode == "album", scratch, caching)
+    file = album.album_file
+    album_rate = None if file is None else file.sample_rate or session.sample_rate
+    measure_level = album.mode == "album"
+    return SongJob(song, mastered, own.integrated_lufs, measure_level, scratch, album_rate, caching)
 
 
 def measure(job: SongJob) -> Level:
@@ -111,11 +115,14 @@ def finish(
     tag: Callable[[Path, str], None] | None = None,
 ) -> Finished:
     """Master the song to ``goal_lufs``, write its track files (``tag`` tags each, given its
-    path and format, before it takes its name), keep the master in the scratch folder."""
+    path and format, before it takes its name), keep the master for the album file in the
+    scratch folder, converted to the album file's rate here, in parallel with the others."""
     session = job.session
     before = np.load(job.limiter_input_path, allow_pickle=False)
     mastered = master_at(plan_master(session), before, session, goal_lufs)
-    np.save(job.master_path, mastered.audio, allow_pickle=False)
+    if job.album_rate is not None:
+        kept = audio_io.resample(mastered.audio, session.sample_rate, job.album_rate)
+        np.save(job.master_path, kept, allow_pickle=False)
     ceiling = (
         Ceiling(mastered.ceiling_dbtp, mastered.limiter)
         if mastered.ceiling_dbtp is not None
@@ -141,7 +148,6 @@ def finish(
         limiting_db=mastered.limiting_db,
         ceiling_dbtp=mastered.ceiling_dbtp,
         limiter=mastered.limiter,
-        length=mastered.audio.shape[1],
         files=files,
         notes=mastered.notes,
     )
@@ -160,7 +166,7 @@ def measure_and_finish(
 
 
 def master_path(scratch: Path, number: int) -> Path:
-    """Where ``finish`` keeps the master of song ``number`` for the album file."""
+    """Where ``finish`` keeps the master of song ``number`` for the album file, at its rate."""
     return scratch / f"{number:02d}-master.npy"
 
 
