@@ -12,6 +12,7 @@ a stage run again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from render import audio_io
-from render.cache import Cache, DamagedEntry, InputDigests
+from render.cache import Cache, DamagedEntry, InputDigests, file_sha256
 from render.deliver import Delivered
 from render.errors import OutputError
 from render.graph import RenderPlan
@@ -92,21 +93,25 @@ class Incremental:
 
     def file(self, stage: Stage, path: Path, make: Callable[[], Delivered]) -> Delivered:
         """The file ``stage`` writes at ``path``: its cached bytes written there again
-        (atomically), or written by ``make`` and its bytes stored."""
+        (atomically; not at all where ``path`` already holds them), or written by ``make``
+        and its bytes stored."""
         found = self.lookup(stage)
         if found is not None:
-            data, description, figures, corrections = found
-            with audio_io.atomic_path(path) as temporary:
-                try:
-                    temporary.write_bytes(data)
-                except OSError as e:
-                    raise OutputError(f"{path}: cannot write ({e.strerror})") from e
+            data, digest, description, figures, corrections = found
+            if not _holds(path, len(data), digest):
+                with audio_io.atomic_path(path) as temporary:
+                    try:
+                        temporary.write_bytes(data)
+                    except OSError as e:
+                        raise OutputError(f"{path}: cannot write ({e.strerror})") from e
             return Delivered(path, description, figures, corrections)
         made = make()
-        record = (b"", made.description, made.figures, made.corrections)
         if self.cache is not None:
-            record = (path.read_bytes(), *record[1:])
-        self.keep(stage, record)
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            self.keep(stage, (data, digest, made.description, made.figures, made.corrections))
+        else:
+            self._ran(stage)
         return made
 
     def mix(self, plan: RenderPlan, render: Callable[[StripCache | None], T]) -> tuple[T, Stage]:
@@ -177,6 +182,14 @@ class Incremental:
             return dict(json.loads(self._record_path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             return {}
+
+
+def _holds(path: Path, size: int, sha256: str) -> bool:
+    """Whether the file at ``path`` is already these bytes (an unchanged output)."""
+    try:
+        return path.stat().st_size == size and file_sha256(path) == sha256
+    except OSError:
+        return False
 
 
 def _record_name(session: Session) -> str:

@@ -8,7 +8,9 @@ bytes:
 - ``song``: the render's sample rate, seed, tempo and buffer length;
 - ``settings``: the stage's own parameters as the session states them;
 - ``files``: the sha256 of every file it reads (its stem, impulse responses);
-- ``upstream``: the key of every stage whose output it uses.
+- ``upstream``: the key of every stage whose output it uses;
+- ``stage``: its name, since two stages may be made from the same upstream (the analysis of
+  the mix and the hash of the mix).
 
 The ingredients of every stage of a session's last render are kept beside the cache, so the
 next render can say why a stage ran again: which ingredient changed.
@@ -123,6 +125,7 @@ class Keys:
         upstream: dict[str, str],
     ) -> Stage:
         ingredients = {
+            "stage": name,  # two stages made from the same upstream are different things
             "engine": self.engine,
             "song": dict(song),
             "settings": settings,
