@@ -30,8 +30,6 @@ can write to.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import pickle
 import re
@@ -53,7 +51,6 @@ CACHEDIR_TAG = (
     "# This folder is a cache of intermediate renders made by render; it can be deleted.\n"
 )
 """The Cache Directory Tagging Specification's tag: backup tools skip a folder holding it."""
-INPUTS = "inputs.json"
 _CHUNK = 1 << 22
 
 
@@ -156,7 +153,8 @@ class Cache:
         self.entries.mkdir(parents=True, exist_ok=True)
         tag = root / "CACHEDIR.TAG"
         if not tag.exists():
-            _write_atomic(tag, CACHEDIR_TAG.encode())
+            with audio_io.atomic_path(tag, durable=False) as temporary:
+                temporary.write_text(CACHEDIR_TAG, encoding="utf-8")
         audio_io.remove_stale_partials(self.entries)  # left by writers killed outright
 
     def open(self, key: str, *, lazy: bool = False) -> Entry | None:
@@ -344,48 +342,6 @@ def _crc_of(handle: Any, size: int) -> int:
     return crc
 
 
-class InputDigests:
-    """sha256 of input files, remembered by their identity on disk (size, mtime, ctime,
-    inode), as git's index does, so an unchanged 100 MB stem is not read again to learn that
-    it is unchanged. ctime cannot be set by a user, so a file rewritten in place, even with
-    its mtime put back, is hashed again."""
-
-    def __init__(self, root: Path | None) -> None:
-        self.path = None if root is None else root / INPUTS
-        self.known: dict[str, list[Any]] = {}
-        if self.path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.known = json.loads(self.path.read_text(encoding="utf-8"))
-        self.changed = False
-
-    def sha256(self, path: Path) -> str:
-        status = path.stat()
-        identity = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
-        name = str(path.resolve())
-        remembered = self.known.get(name)
-        if remembered is not None and remembered[:4] == identity:
-            return str(remembered[4])
-        digest = file_sha256(path)
-        self.known[name] = [*identity, digest]
-        self.changed = True
-        return digest
-
-    def save(self) -> None:
-        """Write what was learnt, forgetting files that are gone."""
-        if self.path is not None and self.changed:
-            self.known = {name: v for name, v in self.known.items() if os.path.exists(name)}
-            _write_atomic(self.path, json.dumps(self.known, sort_keys=True).encode())
-            self.changed = False
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def parse_size(text: str) -> int:
     """``"2GB"``, ``"500 MB"``, ``"1.5GiB"`` or a number of bytes, in bytes (GB = 10^9 bytes,
     GiB = 2^30, as IEC 80000-13 has them)."""
@@ -395,8 +351,3 @@ def parse_size(text: str) -> int:
     number, prefix, binary = found.groups()
     power = "KMGT".index(prefix.upper()) + 1 if prefix else 0
     return int(float(number) * (1024 if binary else 1000) ** power)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    with audio_io.atomic_path(path, durable=False) as temporary:
-        temporary.write_bytes(data)

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from render import audio_io
-from render.cache import Cache, DamagedEntry, InputDigests, file_sha256
+from render.cache import Cache, DamagedEntry
 from render.deliver import Delivered
+from render.digests import InputDigests, file_sha256
 from render.errors import OutputError
 from render.graph import RenderPlan
 from render.keys import Ingredients, Keys, Stage, sha256_json, why

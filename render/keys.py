@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from render.cache import InputDigests
+from render.digests import InputDigests
 from render.engine import code_sha256, renderer
 from render.graph import RenderPlan
 from render.session.model import MIX_BUS, Effect, Reverb, Session

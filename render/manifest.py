@@ -20,7 +20,7 @@ import numpy as np
 
 from render import audio_io
 from render.analysis import Analysis
-from render.cache import file_sha256
+from render.digests import file_sha256
 from render.engine import renderer
 from render.report.json_report import json_number
 from render.session.model import Reverb, Session

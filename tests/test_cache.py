@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from render.cache import MAGIC, Cache, DamagedEntry, InputDigests, file_sha256, parse_size
+from render import digests as digests_module
+from render.cache import MAGIC, Cache, DamagedEntry, parse_size
+from render.digests import InputDigests, file_sha256
 from render.incremental import CacheOptions
 from render.pipeline import NO_CACHE, RenderResult, render_session
 from render.session import LoadOptions, load_session
@@ -199,17 +201,30 @@ def test_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
     assert left == ["a", "c", "d"]
 
 
-def test_input_digests_follow_the_file_not_its_mtime(tmp_path: Path) -> None:
+def test_input_digests_follow_the_file_not_its_mtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(digests_module, "RACY_NS", -1)  # remember even a file just written
     stem = tmp_path / "x.bin"
     stem.write_bytes(b"one")
     digests = InputDigests(tmp_path)
     assert digests.sha256(stem) == hashlib.sha256(b"one").hexdigest()
     digests.save()
+    assert str(stem.resolve()) in InputDigests(tmp_path).known
     before = stem.stat()
     time.sleep(0.01)
     stem.write_bytes(b"two")  # same size; mtime put back, ctime cannot be
     os.utime(stem, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert InputDigests(tmp_path).sha256(stem) == hashlib.sha256(b"two").hexdigest()
+
+
+def test_a_file_written_just_now_is_hashed_again(tmp_path: Path) -> None:
+    """Within a timestamp tick a second write could look like no change: not remembered."""
+    stem = tmp_path / "x.bin"
+    stem.write_bytes(b"one")
+    digests = InputDigests(tmp_path)
+    digests.sha256(stem)
+    assert str(stem.resolve()) not in digests.known
 
 
 @pytest.mark.parametrize(

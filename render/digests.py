@@ -1,0 +1,68 @@
+"""The sha256 of input files (stems, impulse responses), each read once.
+
+The cache keys every stage on the hashes of the files it reads, and the manifest records
+them; a 3-minute stereo stem is 30-100 MB, so hashing every stem on every render would cost
+a good part of a re-render. Hashes are remembered by each file's identity on disk, as git's
+index does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from render import audio_io
+
+INPUTS = "inputs.json"
+RACY_NS = 2 * 10**9
+"""A file changed less than 2 s before it was hashed is not remembered: it could change
+again within the same timestamp tick and look unchanged (git's "racy clean" problem)."""
+
+
+class InputDigests:
+    """sha256 of input files, remembered by their identity on disk (size, mtime, ctime,
+    inode), as git's index does, so an unchanged 100 MB stem is not read again to learn that
+    it is unchanged. ctime cannot be set by a user, so a file rewritten in place, even with
+    its mtime put back, is hashed again."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.path = None if root is None else root / INPUTS
+        self.known: dict[str, list[Any]] = {}
+        if self.path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.known = json.loads(self.path.read_text(encoding="utf-8"))
+        self.changed = False
+
+    def sha256(self, path: Path) -> str:
+        status = path.stat()
+        identity = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+        name = str(path.resolve())
+        remembered = self.known.get(name)
+        if remembered is not None and remembered[:4] == identity:
+            return str(remembered[4])
+        digest = file_sha256(path)
+        if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
+            self.known[name] = [*identity, digest]
+            self.changed = True
+        return digest
+
+    def save(self) -> None:
+        """Write what was learnt, forgetting files that are gone."""
+        if self.path is not None and self.changed:
+            self.known = {name: v for name, v in self.known.items() if os.path.exists(name)}
+            with audio_io.atomic_path(self.path, durable=False) as temporary:
+                temporary.write_text(json.dumps(self.known, sort_keys=True), encoding="utf-8")
+            self.changed = False
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
