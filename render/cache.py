@@ -83,6 +83,7 @@ class Entry:
         self._expected = blocks_crc  # None: checked already
         self._crc = 0
         self._next = 0  # the next block to read in order
+        self._position = len(MAGIC)  # where that block starts in the file
 
     def block(self, offset: int, n: int) -> np.ndarray:
         """The recorded arrays of the block at ``offset`` of ``n`` samples, as
@@ -93,13 +94,12 @@ class Entry:
         in_order = index < len(layout.offsets) and self._expected is not None
         if in_order and (layout.offsets[index], layout.lengths[index]) == (offset, n):
             out = np.empty((layout.arrays, layout.channels, n))
-            self._handle.seek(
-                len(MAGIC) + 8 * layout.channels * layout.arrays * sum(layout.lengths[:index])
-            )
+            self._handle.seek(self._position)
             if self._handle.readinto(out.data) != out.nbytes:
                 self._damaged()
             self._crc = zlib.crc32(out.data, self._crc)
             self._next += 1
+            self._position += out.nbytes
             if self._next == len(layout.offsets) and self._crc != self._expected:
                 self._damaged()
             return out
@@ -221,9 +221,6 @@ class Cache:
             path.unlink(missing_ok=True)
             freed += size
         return freed
-
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.entries.iterdir() if p.name[0] != ".")
 
     def _path(self, key: str) -> Path:
         return self.entries / key

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from render.chain import prepare_chain, run_chain
-from render.deliver import DITHER_HEADROOM_DB
+from render.deliver import DITHER_HEADROOM_DB, Ceiling
 from render.dsp import limiter
 from render.dsp.levels import db_to_gain
 from render.measure import integrated_loudness_lufs
@@ -46,6 +46,13 @@ class Master:
     loudness_lufs: float  # integrated loudness of ``audio``
     limiter: Limiter | None  # the final limiter's settings, to re-limit a deliverable
     notes: tuple[str, ...]
+
+    @property
+    def ceiling(self) -> Ceiling | None:
+        """What every file of this master must hold (None: no true-peak check)."""
+        if self.ceiling_dbtp is None:
+            return None
+        return Ceiling(self.ceiling_dbtp, self.limiter)
 
 
 def master(mix: np.ndarray, session: Session) -> Master:

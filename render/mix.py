@@ -64,7 +64,7 @@ def render_mix(
     mixer = _Mixer(session, render_plan, strips)
     # Which strips stream is decided as in a render without cache, so every bus sums its
     # inputs in the same order whether they are rendered or served.
-    used = [n for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources]
+    used = [n for n in render_plan.nodes if n.name in mixer.used]
     streamed = [n for n in mixer.streamed_nodes(used) if n.name in mixer.needed]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         mixer.stream(streamed, pool)
@@ -110,10 +110,12 @@ class _Mixer:
         self.streamed: set[str] = set()
         self.keys: dict[str, np.ndarray] = {}
         self.notes: list[str] = list(render_plan.notes)
-        used = {n.name for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources}
+        self.used = {  # what a render without cache renders: heard, or keying a sidechain
+            n.name for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources
+        }
         for track in session.tracks:
             rate = render_plan.stems[track.name].sample_rate
-            if rate != self.rate and track.name in used:
+            if rate != self.rate and track.name in self.used:
                 self.notes.append(
                     f"{track.name}: stem at {rate} Hz resampled to "
                     f"{self.rate} Hz (soxr, very high quality)"

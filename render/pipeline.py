@@ -108,11 +108,6 @@ def render_session(
             masters: list[Delivered] = []
             if mastered is not None:
                 assert master_stage is not None
-                ceiling = (
-                    Ceiling(mastered.ceiling_dbtp, mastered.limiter)
-                    if mastered.ceiling_dbtp is not None
-                    else None
-                )
                 stem = master_file_stem(session.title, session.path)
                 targets = [(d, _name(d, stem)) for d in session.output.master or (Deliverable(),)]
                 masters, master_file_stages = _write_files(
@@ -122,7 +117,7 @@ def render_session(
                     master_stage,
                     session,
                     targets,
-                    ceiling,
+                    mastered.ceiling,
                     verify=True,
                 )
                 file_stages += master_file_stages

@@ -20,7 +20,7 @@ import numpy as np
 
 from render import audio_io
 from render.album.model import Album, Song
-from render.deliver import Ceiling, Delivered, deliver
+from render.deliver import Delivered, deliver
 from render.incremental import Account, CacheOptions
 from render.master import master_at, plan_master
 from render.pipeline import premaster
@@ -123,11 +123,6 @@ def finish(
     if job.album_rate is not None:
         kept = audio_io.resample(mastered.audio, session.sample_rate, job.album_rate)
         np.save(job.master_path, kept, allow_pickle=False)
-    ceiling = (
-        Ceiling(mastered.ceiling_dbtp, mastered.limiter)
-        if mastered.ceiling_dbtp is not None
-        else None
-    )
     files = tuple(
         deliver(
             mastered.audio,
@@ -135,7 +130,7 @@ def finish(
             d,
             out_dir / track_file_name(job.song, d),
             session.seed,
-            ceiling,
+            mastered.ceiling,
             verify=True,
             finish=None if tag is None else (lambda path, kind=d.format: tag(path, kind)),
         )
