@@ -26,7 +26,7 @@ CHANGED_TRACK_EQ = ("{peak: 400 Hz, gain: -3 dB", "{peak: 420 Hz, gain: -3 dB")
 
 
 def child(session: Path, jobs: int, cache: str) -> None:
-    from render.incremental import CacheOptions
+    from render.cache import CacheOptions
     from render.memory import tune_allocator
     from render.pipeline import render_session
     from render.session import LoadOptions, load_session

@@ -44,6 +44,22 @@ import numpy as np
 
 from render import audio_io
 
+DEFAULT_DIR = ".render-cache"
+DEFAULT_MAX_BYTES = 4 * 10**9
+"""4 GB: a 16-track, 3-minute session's strips, mix and master take about 1.5 GB, so the
+default keeps two such sessions (or one album's worth of short songs) warm."""
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    """Where the cache lives (None: beside the session, ``.render-cache/``) and its bound;
+    ``enabled=False`` renders everything and reads or writes no cache."""
+
+    enabled: bool = True
+    folder: Path | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
 MAGIC = b"RCACHE1\n"
 _TAIL = struct.Struct("<QI")  # trailer size, trailer CRC-32
 CACHEDIR_TAG = (

@@ -15,13 +15,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from render import __version__
-from render.album.build import AlbumResult, render_album
 from render.album.load import is_album, load_album
-from render.cache import parse_size
+from render.cache import DEFAULT_MAX_BYTES, CacheOptions, parse_size
 from render.errors import (
     EXIT_OK,
     EXIT_QC_FAILURE,
@@ -29,11 +29,14 @@ from render.errors import (
     RenderError,
     UsageError,
 )
-from render.incremental import DEFAULT_MAX_BYTES, Account, CacheOptions
 from render.memory import tune_allocator
-from render.pipeline import RenderResult, render_session, report_outputs, verify_session
 from render.report.terminal import lufs, print_album_report, print_report, progress, shown
 from render.session import LoadOptions, load_session
+
+if TYPE_CHECKING:
+    from render.album.build import AlbumResult
+    from render.incremental import Account
+    from render.pipeline import RenderResult
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
 
@@ -210,6 +213,10 @@ def _run_one(session_path: Path, args: argparse.Namespace, console: Console) -> 
             count = len(session.tracks)
             console.print(f"{session_path}: valid ({count} track{'s' if count != 1 else ''})")
         return EXIT_OK
+    # The engine is imported only once there is something to render: its libraries take
+    # seconds to load, which validating a session (--check) need not wait for.
+    from render.pipeline import render_session, report_outputs, verify_session
+
     started = time.perf_counter()
     if args.verify:
         with progress(console if not args.quiet else Console(quiet=True)) as stage:
@@ -261,6 +268,8 @@ def _run_album(
             f"render: {option} takes session files; {album_path} is an album. Expected a "
             "session file, or no such option to render the album"
         )
+    from render.album.build import render_album  # the engine, as in _run_one
+
     started = time.perf_counter()
     with progress(console if not args.quiet else Console(quiet=True)) as stage:
         result = render_album(album, args.jobs, stage, _caching(args))

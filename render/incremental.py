@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from render import audio_io
-from render.cache import Cache, DamagedEntry
+from render.cache import DEFAULT_DIR, Cache, CacheOptions, DamagedEntry
 from render.deliver import Delivered
 from render.digests import InputDigests, file_sha256
 from render.errors import OutputError
@@ -29,22 +29,7 @@ from render.keys import Ingredients, Keys, Stage, sha256_json, why
 from render.session.model import Session
 from render.strip_cache import StripCache, worth_caching
 
-DEFAULT_DIR = ".render-cache"
-DEFAULT_MAX_BYTES = 4 * 10**9
-"""4 GB: a 16-track, 3-minute session's strips, mix and master take about 1.5 GB, so the
-default keeps two such sessions (or one album's worth of short songs) warm."""
-
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class CacheOptions:
-    """Where the cache lives (None: beside the session, ``.render-cache/``) and its bound;
-    ``enabled=False`` renders everything and reads or writes no cache."""
-
-    enabled: bool = True
-    folder: Path | None = None
-    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass

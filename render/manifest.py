@@ -14,17 +14,19 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from render import audio_io
-from render.analysis import Analysis
 from render.digests import file_sha256
 from render.engine import renderer
 from render.report.json_report import json_number
 from render.session.model import Reverb, Session
 from render.session.normalise import normalised, relative
+
+if TYPE_CHECKING:
+    from render.analysis import Analysis
 
 FORMAT = "render-manifest/1"
 NAME = "manifest.json"

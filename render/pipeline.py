@@ -18,10 +18,11 @@ import numpy as np
 
 from render import audio_io
 from render.analysis import Analysis, analyse
+from render.cache import CacheOptions
 from render.deliver import Ceiling, Delivered, deliver, describe
 from render.errors import OutputError
 from render.graph import plan
-from render.incremental import Account, CacheOptions, Incremental
+from render.incremental import Account, Incremental
 from render.keys import Stage as CacheStage
 from render.manifest import NAME as MANIFEST
 from render.manifest import (

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from render.analysis import Analysis
 from render.dsp.levels import gain_to_db
 from render.session.model import Target
-from render.translation import DeviceFigures
+
+if TYPE_CHECKING:  # annotations only: the report needs no analysis code to be read or shown
+    from render.analysis import Analysis
+    from render.translation import DeviceFigures
 
 Status = Literal["pass", "warn", "fail"]
 STATUS_ORDER: tuple[Status, ...] = ("pass", "warn", "fail")

@@ -17,8 +17,8 @@ from referencing import Registry, Resource
 
 from render.album.build import AlbumResult, render_album
 from render.album.load import load_album
+from render.cache import CacheOptions
 from render.cli import main
-from render.incremental import CacheOptions
 from render.measure import measure
 from render.pipeline import NO_CACHE
 from render.session.validate import load_schema

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 
 from render import digests as digests_module
-from render.cache import MAGIC, Cache, DamagedEntry, parse_size
+from render.cache import MAGIC, Cache, CacheOptions, DamagedEntry, parse_size
 from render.digests import InputDigests, file_sha256
-from render.incremental import CacheOptions
 from render.pipeline import NO_CACHE, RenderResult, render_session
 from render.session import LoadOptions, load_session
 from tests.conftest import sine, write_stem

@@ -35,9 +35,9 @@ from render.album.sequence import Placement, SequenceError, assemble, place
 from render.album.songs import Finished, Level, SongJob
 from render.album.tags import album_tags, song_tags, write_tags
 from render.album_qc import AlbumReport, SongFigures, TrackStart, assess_album
+from render.cache import CacheOptions
 from render.deliver import Ceiling, Delivered, deliver, relimit
 from render.errors import RenderError
-from render.incremental import CacheOptions
 from render.pipeline import NO_CACHE, Stage, output_folder, write_texts
 from render.qc import FileReport
 from render.report.album_html import render_album_html

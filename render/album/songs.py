@@ -20,8 +20,9 @@ import numpy as np
 
 from render import audio_io
 from render.album.model import Album, Song
+from render.cache import CacheOptions
 from render.deliver import Delivered, deliver
-from render.incremental import Account, CacheOptions
+from render.incremental import Account
 from render.master import master_at, plan_master
 from render.pipeline import premaster
 from render.session.checks import master_file_stem, output_file_name

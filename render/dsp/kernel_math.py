@@ -12,7 +12,11 @@ fastmath (so without FMA contraction), and give the same bits on every CPU."""
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numba import njit, vectorize
@@ -110,19 +114,38 @@ def expm1(y: float) -> float:
     return p if abs(y) < _EXPM1_SERIES_LIMIT else large
 
 
-@vectorize(["float64(float64)"], cache=True)
+class _ufunc:
+    """A float64 ufunc of a scalar kernel, compiled (or loaded from numba's cache) on its
+    first call rather than at import: the first kernel a process loads costs ~0.7 s of
+    compiler start-up, which commands that never call one (``render --check``) skip."""
+
+    def __init__(self, scalar: Callable[[float], float]) -> None:
+        functools.update_wrapper(self, scalar)
+        self._scalar = scalar
+        self._compiled: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = vectorize(["float64(float64)"], cache=True)(self._scalar)
+        return self._compiled(*args, **kwargs)
+
+
+@_ufunc
 def exp_each(y: float) -> float:
     """``e^y`` of each element (``exp``; ``y`` clamped to [-708, 709])."""
     return exp(y)
 
 
-@vectorize(["float64(float64)"], cache=True)
+@_ufunc
 def expm1_each(y: float) -> float:
     """``e^y - 1`` of each element (``expm1``)."""
     return expm1(y)
 
 
-@vectorize(["float64(float64)"], cache=True)
+@_ufunc
 def log10_each(x: float) -> float:
     """``log10(x)`` of each element: ``-inf`` at 0, NaN below; subnormals read as ``TINY``."""
     if not x > 0.0:
@@ -132,7 +155,7 @@ def log10_each(x: float) -> float:
     return ln(max(x, TINY)) * _LOG10_E
 
 
-@vectorize(["float64(float64)"], cache=True)
+@_ufunc
 def tanh_each(u: float) -> float:
     """``tanh(u)`` of each element, as ``e / (e + 2)`` with ``e = expm1(2 |u|)``: no
     cancellation near 0, where tanh(u) ~ u."""

@@ -9,7 +9,6 @@ import html
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from render.analysis import Analysis
 from render.dsp.levels import gain_to_db
@@ -221,6 +220,8 @@ def _loudness_plot(figures: Analysis, target_lufs: float | None) -> str:
 
 
 def _spectrum_plot(files: Sequence[FileReport]) -> str:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # as page.new_axes
+
     figure, axes = page.new_axes()
     lines, shown = [], []
     for file in files:

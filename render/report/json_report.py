@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from render.analysis import Analysis
 from render.qc import Check, FileReport, Report
+
+if TYPE_CHECKING:
+    from render.analysis import Analysis
 
 FORMAT = "render-qc/1"
 """The report format's name and version: a consumer checks it before reading further."""

@@ -16,13 +16,15 @@ import html
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from render.qc import Check, Status
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 LOUDNESS_FLOOR_LUFS = -60.0
 """Bottom of the loudness plot: below it lie only fades and silence (10 LU above the -70 LUFS
@@ -71,6 +73,10 @@ LEGEND = {"loc": "lower left", "bbox_to_anchor": (0.0, 1.0), "ncols": 4, "frameo
 
 
 def new_axes() -> tuple[Figure, Axes]:
+    """A plot's figure and axes. matplotlib is imported here, on the first plot: a render
+    whose report comes from the cache (or a run that writes none) never loads it."""
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     axes = figure.add_subplot()
     axes.grid(True, which="both", color="#e1e4e8", linewidth=0.6)
@@ -88,6 +94,8 @@ def span(values: Iterable[np.ndarray], floor: float) -> tuple[float, float]:
 
 def png(figure: Figure) -> str:
     """``figure`` as base64 PNG; without the "Software" tag the bytes carry no version."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None})
     return base64.b64encode(buffer.getvalue()).decode("ascii")
