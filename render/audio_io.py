@@ -209,7 +209,8 @@ def _write(
     bitrate_mode: str | None,
 ) -> None:
     if container in WRITABLE_PCM.values():
-        sf.write(str(path), frames, sample_rate, subtype=subtype, format=container)
+        if container != "WAV" or not pcm_wav.write(path, frames, sample_rate, subtype):
+            sf.write(str(path), frames, sample_rate, subtype=subtype, format=container)
         return
     with sf.SoundFile(
         str(path),

@@ -1,4 +1,4 @@
-"""Integer PCM in WAV files, decoded directly: the stems of most sessions.
+"""Integer PCM in WAV files, decoded and encoded directly: most stems and most deliverables.
 
 libsndfile decodes a 24-bit WAV through small buffers and a scalar loop per sample; for 16
 stems of 3 minutes that was ~0.8 s of the mix render's 6 s of processor time. Here one
@@ -14,18 +14,30 @@ data, padded to an even length; ``fmt `` holds the channel count and the block a
 ``data`` the interleaved frames. Only what libsndfile has already recognised as integer PCM
 WAV is read here, and only when the header agrees with libsndfile's reading of it
 (``header_frames``); anything else is left to libsndfile.
+
+Writing is the mirror image: libsndfile packs 24-bit samples one by one through small
+buffers (0.3-0.4 s for 3 minutes of stereo, most of writing a mix); here the integer frames
+are packed by numpy and written after a header that libsndfile itself wrote for an empty
+file of the same format, with its two sizes filled in. The bytes are libsndfile's (tested),
+and any format whose empty-file header is not the canonical 44 bytes is left to libsndfile.
 """
 
 from __future__ import annotations
 
+import io
 import struct
+from functools import cache
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 from numba import njit
 
 SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
 _MAX_CHUNKS = 64  # a WAV with more chunks before its data is left to libsndfile
+_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")  # RIFF, size, WAVE, fmt, its 16-byte body, data
+_WRITE_FRAMES = 1 << 16  # frames packed per write: the buffer stays in cache, no file-size copy
+_MAX_DATA_BYTES = 0xFFFFFFFF - _HEADER.size - 1  # larger needs RF64: left to libsndfile
 
 
 def data_offset(path: Path, channels: int, subtype: str, frames: int) -> int | None:
@@ -105,3 +117,59 @@ def _decode(raw: np.ndarray, width: int, out: np.ndarray) -> None:
                     value |= np.int64(raw[at + byte]) << (8 * byte)
             out[channel, frame] = float((value << shift) >> shift) * scale
             at += width
+
+
+def write(path: Path, frames: np.ndarray, sample_rate: int, subtype: str) -> bool:
+    """Write integer ``frames`` (``[samples, channels]``: int16 for ``PCM_16``, int32 with
+    the code left-aligned otherwise, as libsndfile takes them) to ``path`` as the WAV
+    libsndfile would write, byte for byte; False (nothing written) where this format is
+    left to libsndfile."""
+    width = SAMPLE_BYTES.get(subtype)
+    wanted = np.int16 if subtype == "PCM_16" else np.int32
+    if width is None or frames.ndim != 2 or frames.dtype != wanted:
+        return False
+    channels = frames.shape[1]
+    size = frames.shape[0] * channels * width
+    template = _empty_header(channels, sample_rate, subtype)
+    if template is None or size > _MAX_DATA_BYTES:
+        return False
+    fields = list(_HEADER.unpack(template))
+    fields[1], fields[12] = _HEADER.size - 8 + size + size % 2, size
+    with open(path, "wb") as file:
+        file.write(_HEADER.pack(*fields))
+        if width == 3:  # the top three bytes of each little-endian int32, a block at a time
+            packed = np.empty(_WRITE_FRAMES * channels * 3, np.uint8)
+            for start in range(0, frames.shape[0], _WRITE_FRAMES):
+                block = np.ascontiguousarray(frames[start : start + _WRITE_FRAMES]).reshape(-1)
+                _pack_24(block, packed)
+                file.write(packed[: 3 * block.size])
+        else:
+            file.write(np.ascontiguousarray(frames).astype(f"<i{width}", copy=False))
+        if size % 2:
+            file.write(b"\0")  # RIFF pads a chunk to an even length
+    return True
+
+
+@cache
+def _empty_header(channels: int, sample_rate: int, subtype: str) -> bytes | None:
+    """libsndfile's header of an empty WAV of this format, if it is the canonical 44 bytes
+    (plain ``WAVE_FORMAT_PCM``: no extensible format, no extra chunks); else None."""
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", sample_rate, channels, subtype, format="WAV"):
+        pass
+    header = buffer.getvalue()
+    if len(header) != _HEADER.size:
+        return None
+    riff, riff_size, wave, fmt, fmt_size, tag, *_, data, data_size = _HEADER.unpack(header)
+    canonical = (riff, wave, fmt, data) == (b"RIFF", b"WAVE", b"fmt ", b"data")
+    return header if canonical and (riff_size, fmt_size, tag, data_size) == (36, 16, 1, 0) else None
+
+
+@njit(nogil=True, cache=True)
+def _pack_24(codes: np.ndarray, out: np.ndarray) -> None:
+    """The top three bytes of each left-aligned int32 code, little-endian, into ``out``."""
+    for i in range(codes.size):
+        value = codes[i]
+        out[3 * i] = (value >> 8) & 0xFF
+        out[3 * i + 1] = (value >> 16) & 0xFF
+        out[3 * i + 2] = (value >> 24) & 0xFF

@@ -152,13 +152,13 @@ def test_interrupted_write_leaves_previous_output_intact(
     no temporary file; the user gets one line, not a traceback."""
     previous = sha256(demo_mix)
     written = sorted(os.listdir(demo_mix.parent))
-    real_write = sf.write
+    real_write = audio_io._write
 
-    def dying_write(path: str, frames: np.ndarray, *args: object, **kwargs: object) -> None:
+    def dying_write(path: Path, frames: np.ndarray, *args: object, **kwargs: object) -> None:
         real_write(path, frames[: len(frames) // 2], *args, **kwargs)
         raise failure
 
-    monkeypatch.setattr(audio_io.sf, "write", dying_write)
+    monkeypatch.setattr(audio_io, "_write", dying_write)
     status = main([str(demo_copy / "session.yaml"), "--quiet", "--no-cache"])  # must write
     assert status == (130 if failure is KeyboardInterrupt else 1)
     assert sha256(demo_mix) == previous
@@ -173,7 +173,7 @@ def test_failed_first_render_leaves_no_output_folder(
     def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(audio_io.sf, "write", full_disk)
+    monkeypatch.setattr(audio_io, "_write", full_disk)
     out = tmp_path / "fresh"
     command = [str(demo_copy / "session.yaml"), "--quiet", "--out", str(out), "--no-cache"]
     assert main(command) == 1
@@ -243,11 +243,12 @@ def test_a_killed_render_leaves_nothing_behind(demo_copy: Path, tmp_path: Path) 
     dead process's id) is removed by the next render, while a live render's is kept."""
     out = tmp_path / "killed"
     script = (
-        "import os, signal, soundfile\n"
+        "import os, signal\n"
+        "from render import audio_io\n"
         "from render.cli import main\n"
         "def die(*args, **kwargs):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "soundfile.write = die\n"
+        "audio_io._write = die\n"
         f"main([{str(demo_copy / 'session.yaml')!r}, '--quiet', '--no-cache', '--out', "
         f"{str(out)!r}])\n"
     )

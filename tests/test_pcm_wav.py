@@ -1,4 +1,5 @@
-"""Integer PCM WAV decoded directly: the same numbers as libsndfile, or left to it."""
+"""Integer PCM WAV decoded and written directly: the same numbers and bytes as libsndfile,
+or left to it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from render.audio_io import StemReader
+from render import pcm_wav
+from render.audio_io import StemReader, write_frames
 from render.pcm_wav import data_offset
 
 BITS = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
@@ -90,3 +92,41 @@ def test_decoding_into_part_of_a_block(tmp_path: Path, rng: np.random.Generator)
     expected, _ = sf.read(str(path), start=10, frames=500, always_2d=True)
     np.testing.assert_array_equal(block[:, 300:800], expected.T)
     assert np.all(block[:, :300] == 7.0) and np.all(block[:, 800:] == 7.0)
+
+
+def codes_for(rng: np.random.Generator, subtype: str, frames: int, channels: int) -> np.ndarray:
+    """Random codes over the whole range, extremes included, as libsndfile takes them:
+    int16, or int32 with the code in the top bits."""
+    bits = BITS[subtype]
+    codes = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (frames, channels))
+    if frames >= 2:
+        codes[:2] = [[-(2 ** (bits - 1))], [2 ** (bits - 1) - 1]]
+    if subtype == "PCM_16":
+        return codes.astype(np.int16)
+    return (codes << (32 - bits)).astype(np.int32)
+
+
+# 70001 frames spans two write blocks; 3 frames of mono 24-bit is an odd-sized data chunk.
+@pytest.mark.parametrize("frames", [0, 1, 3, 70_001])
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("subtype", sorted(BITS))
+def test_written_files_equal_libsndfile_byte_for_byte(
+    tmp_path: Path, rng: np.random.Generator, subtype: str, channels: int, frames: int
+) -> None:
+    codes = codes_for(rng, subtype, frames, channels)
+    ours, theirs = tmp_path / "ours.wav", tmp_path / "theirs.wav"
+    write_frames(ours, codes, 44_100, "WAV", subtype)
+    sf.write(str(theirs), codes, 44_100, subtype=subtype, format="WAV")
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert pcm_wav.write(tmp_path / "direct.wav", codes, 44_100, subtype)  # the direct path
+    assert (tmp_path / "direct.wav").read_bytes() == theirs.read_bytes()
+
+
+def test_formats_it_does_not_write_are_left_to_libsndfile(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    codes = codes_for(rng, "PCM_24", 100, 2)
+    assert not pcm_wav.write(tmp_path / "a.wav", codes.astype(np.int64), 48_000, "PCM_24")
+    assert not pcm_wav.write(tmp_path / "b.wav", codes.astype(np.float32), 48_000, "FLOAT")
+    assert not pcm_wav.write(tmp_path / "c.wav", codes[:, 0], 48_000, "PCM_24")
+    assert not list(tmp_path.iterdir())  # nothing was written
