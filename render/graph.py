@@ -3,8 +3,8 @@
 A strip feeds the bus named by its ``out`` and the buses it sends to; a sidechain makes its
 source render before the effect that listens to it. The order is topological and stable
 (session order wherever the routing allows), so it is the same on every render: the mix
-sums each bus's inputs in this order, which keeps the output bit-identical for any number
-of threads (floating-point addition is not associative).
+sums each bus's inputs in this order. The sums themselves are exact (``levels.accumulate``
+rounds each input to a 2^-40 grid), so a bus holds the same bits whatever the order.
 
 Latency: every chain removes the delay of its own effects (``chain.run_chain``), so every
 path is aligned to time zero and signals meet at each bus sample-aligned, whatever effects

@@ -8,7 +8,8 @@ runs the streamed buses over it, so bus accumulators are one block long, not one
 the caches stay warm. The other strips render whole, in render order, at most ``jobs``
 tracks at a time. Either way each bus receives its inputs in render order (a strip streams
 only if no bus it feeds has already received a whole-rendered input), so the same session
-gives the same bits for every ``jobs``, streamed or not. With a render cache
+gives the same bits for every ``jobs``, streamed or not; the sums are exact besides
+(``levels.accumulate``), so the bits would not depend on that order either. With a render cache
 (``render.strip_cache``), a strip whose output is cached is served from it in the place it
 would have rendered, and a strip that only feeds cached strips is not rendered at all.
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from numba import njit
 
-from render.dsp.kernel_math import DB_PER_NEPER, exp_each, expm1, expm1_each
+from render.dsp.kernel_math import DB_PER_NEPER, JIT, exp_each, expm1, expm1_each
 
 FadeCurve = Literal["linear", "equal_power", "exponential", "s_curve"]
 _EXPONENTIAL_RANGE = math.log(1000.0)
@@ -77,15 +77,27 @@ def crossfade_gains(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(phase), np.sin(phase)
 
 
-@njit(nogil=True, cache=True)
+SUM_STEP = 2.0**-40
+"""The grid every input of a bus is rounded to before it is added (-241 dBFS)."""
+_GRID = 1.5 * 2.0**12  # adding and subtracting it rounds |v| < 2^11 to multiples of 2^-40
+
+
+@njit(**JIT)
 def _accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
     for channel in range(destination.shape[0]):
         into, values = destination[channel], source[channel]
         for i in range(into.size):
-            into[i] += values[i] * gain
+            into[i] += (values[i] * gain + _GRID) - _GRID
 
 
 def accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
     """``destination += source * gain`` in one pass, without a temporary array and without
-    holding the GIL: how every strip is summed into a bus (``[channels, n]`` both)."""
+    holding the GIL: how every strip is summed into a bus (``[channels, n]`` both).
+
+    Each product is first rounded to a multiple of ``SUM_STEP`` (``v + 1.5 * 2^12`` is
+    rounded to that grid by the adder for ``|v| < 2^11``, and taking ``1.5 * 2^12`` off again
+    is exact). Sums of such multiples are exact in float64 while below 2^13 in magnitude
+    (+78 dBFS), so a bus's sum is the same bits in any order of its inputs, and one input
+    can be taken out of it again exactly (added with ``-gain``). The rounding moves a sample
+    by at most 2^-41 of full scale, 108 dB below the step of a 24-bit file."""
     _accumulate(destination, np.ascontiguousarray(source), float(gain))
