@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from render import audio_io
 from render.cache import DEFAULT_DIR, Cache, CacheOptions, DamagedEntry
 from render.deliver import Delivered
@@ -26,10 +28,13 @@ from render.digests import InputDigests, file_sha256
 from render.errors import OutputError
 from render.graph import RenderPlan
 from render.keys import Ingredients, Keys, Stage, sha256_json, why
+from render.mix import Mix
+from render.samples import WithSamples
 from render.session.model import Session
 from render.strip_cache import StripCache, worth_caching
 
 T = TypeVar("T")
+S = TypeVar("S", bound=WithSamples)
 
 
 @dataclass
@@ -78,31 +83,41 @@ class Incremental:
         return made
 
     def file(self, stage: Stage, path: Path, make: Callable[[], Delivered]) -> Delivered:
-        """The file ``stage`` writes at ``path``: its cached bytes written there again
-        (atomically; not at all where ``path`` already holds them), or written by ``make``
-        and its bytes stored."""
-        found = self.lookup(stage)
+        """The file ``stage`` writes at ``path``: left as it is where it already holds the
+        cached bytes, else those bytes written there again (atomically), else written by
+        ``make`` and its bytes stored. The bytes are an entry of their own, read only when
+        the file must be written again."""
+        self._stages[stage.name] = stage.ingredients
+        found = self.cache.load(stage.key) if self.cache is not None else None
         if found is not None:
-            data, digest, description, figures, corrections = found
-            if not _holds(path, len(data), digest):
+            size, digest, description, figures, corrections = found
+            held = _holds(path, size, digest)
+            data = None if held else self.cache.load(_bytes_key(stage))
+            if data is not None:
                 with audio_io.atomic_path(path) as temporary:
                     try:
                         temporary.write_bytes(data)
                     except OSError as e:
                         raise OutputError(f"{path}: cannot write ({e.strerror})") from e
-            return Delivered(path, description, figures, corrections)
+            if held or data is not None:
+                self.account.reused.append(stage.name)
+                return Delivered(path, description, figures, corrections)
         made = make()
         if self.cache is not None:
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
-            self.keep(stage, (data, digest, made.description, made.figures, made.corrections))
+            self.cache.store(_bytes_key(stage), data)
+            self.keep(stage, (len(data), digest, made.description, made.figures, made.corrections))
         else:
             self._ran(stage)
         return made
 
-    def mix(self, plan: RenderPlan, render: Callable[[StripCache | None], T]) -> tuple[T, Stage]:
-        """The mix and its stage: from the cache, or rendered by ``render`` with the strips'
-        cache (its entries reused, the other strips recorded)."""
+    def mix(
+        self, plan: RenderPlan, render: Callable[[StripCache | None], Mix]
+    ) -> tuple[Mix, Stage]:
+        """The mix and its stage: from the cache (its samples loaded only when first used),
+        or rendered by ``render`` with the strips' cache (its entries reused, the other
+        strips recorded)."""
         stages, mix = self.keys.strips(plan)
         for stage in stages.values():
             self._stages[stage.name] = stage.ingredients
@@ -112,7 +127,7 @@ class Incremental:
         rate = self.session.sample_rate
         cacheable = {n.name for n in plan.nodes if worth_caching(n, plan, rate)}
 
-        def from_strips() -> T:
+        def from_strips() -> Mix:
             assert self.cache is not None
             while True:
                 try:
@@ -126,7 +141,25 @@ class Incremental:
                 self._ran(stages[name], cached=name in cacheable)
             return made
 
-        return self.value(mix, from_strips), mix
+        return self.with_samples(mix, from_strips), mix
+
+    def with_samples(self, stage: Stage, make: Callable[[], S]) -> S:
+        """``value`` for a product with samples: from the cache, its samples are loaded only
+        when first used (from the entry, or made again if it has been lost since)."""
+        brief = self.cache.load(_brief_key(stage)) if self.cache is not None else None
+        if brief is not None and self.cache is not None and self.cache.has(stage.key):
+            self._stages[stage.name] = stage.ingredients
+            self.account.reused.append(stage.name)
+            return brief.loading(lambda: self._samples(stage, make))  # type: ignore[no-any-return]
+        made = self.value(stage, make)
+        if self.cache is not None:
+            self.cache.store(_brief_key(stage), made.without_samples())
+        return made
+
+    def _samples(self, stage: Stage, make: Callable[[], S]) -> np.ndarray:
+        assert self.cache is not None
+        found = self.cache.load(stage.key)
+        return (found if found is not None else make()).audio
 
     def lookup(self, stage: Stage) -> Any | None:
         """The object ``stage`` produced, if the cache holds it (else ``keep`` it when made)."""
@@ -168,6 +201,14 @@ class Incremental:
             return dict(json.loads(self._record_path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             return {}
+
+
+def _bytes_key(stage: Stage) -> str:
+    return sha256_json({"bytes of": stage.key})
+
+
+def _brief_key(stage: Stage) -> str:
+    return sha256_json({"brief of": stage.key})
 
 
 def _holds(path: Path, size: int, sha256: str) -> bool:

@@ -21,6 +21,7 @@ from render.deliver import DITHER_HEADROOM_DB, Ceiling
 from render.dsp import limiter
 from render.dsp.levels import db_to_gain
 from render.measure import integrated_loudness_lufs
+from render.samples import WithSamples
 from render.session.model import Effect, Limiter, Session
 
 TOLERANCE_LU = 0.02
@@ -36,10 +37,9 @@ limiter has flattened it to a square wave, so the target cannot be reached."""
 
 
 @dataclass(frozen=True)
-class Master:
-    """The mastered audio and how it was made; figures for the report."""
+class Master(WithSamples):
+    """The mastered audio (``audio``) and how it was made; figures for the report."""
 
-    audio: np.ndarray
     ceiling_dbtp: float | None  # the true peak no deliverable may exceed (None: unchecked)
     gain_db: float  # gain into the final limiter found by the loudness search
     limiting_db: float  # the final limiter's deepest gain reduction

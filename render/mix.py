@@ -31,6 +31,7 @@ from render.chain import PreparedEffect, block_chain, run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
 from render.graph import Node, RenderPlan, needed_strips, plan
+from render.samples import WithSamples
 from render.session.model import MIX_BUS, Session, Track
 from render.streamed import StreamedBus, StreamedTrack
 from render.strip import Clip, Levels, StripOutput
@@ -45,9 +46,11 @@ SILENCE = 2.0**-25
 
 
 @dataclass(frozen=True)
-class Mix:
-    audio: np.ndarray  # float64[2, n]
+class Mix(WithSamples):
+    """The stereo mix (``audio``: float64[2, frames])."""
+
     sample_rate: int
+    frames: int
     tracks: tuple[str, ...]  # the tracks heard, in session order
     notes: tuple[str, ...]
 
@@ -336,7 +339,8 @@ class _Mixer:
         end = self.plan.content_end + (int(audible[-1]) + 1 if audible.size else 0)
         audible = {node.name for node in self.plan.nodes if node.audible}
         heard = tuple(t.name for t in self.session.tracks if t.name in audible)
-        return Mix(memory.first_columns(mix, end), self.rate, heard, tuple(self.notes))
+        audio = memory.first_columns(mix, end)
+        return Mix(audio, self.rate, audio.shape[1], heard, tuple(self.notes))
 
     def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
         """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use."""

@@ -97,7 +97,7 @@ def render_session(
         if session.mastering is not None:
             with stage("master"):
                 master_stage = reuse.keys.master(mix_stage)
-                mastered = reuse.value(master_stage, lambda: master(mix.audio, session))
+                mastered = reuse.with_samples(master_stage, lambda: master(mix.audio, session))
                 devices = reuse.value(
                     reuse.keys.derived("device translation", [master_stage]),
                     lambda: translate(mastered.audio, rate),
@@ -105,7 +105,9 @@ def render_session(
         out_dir = session.output.dir
         with output_folder(out_dir):
             targets = [(d, _name(d, "mix")) for d in session.output.mix]
-            files, file_stages = _write_files(reuse, stage, mix.audio, mix_stage, session, targets)
+            files, file_stages = _write_files(
+                reuse, stage, lambda: mix.audio, mix_stage, session, targets
+            )
             masters: list[Delivered] = []
             if mastered is not None:
                 assert master_stage is not None
@@ -114,7 +116,7 @@ def render_session(
                 masters, master_file_stages = _write_files(
                     reuse,
                     stage,
-                    mastered.audio,
+                    lambda: mastered.audio,
                     master_stage,
                     session,
                     targets,
@@ -123,10 +125,10 @@ def render_session(
                 )
                 file_stages += master_file_stages
             # Hashed while the mix's analysis may still be running beside.
-            stages = {"mix": _signal_hash(reuse, mix_stage, mix.audio)}
+            stages = {"mix": _signal_hash(reuse, mix_stage, lambda: mix.audio)}
             if mastered is not None:
                 assert master_stage is not None
-                stages["master"] = _signal_hash(reuse, master_stage, mastered.audio)
+                stages["master"] = _signal_hash(reuse, master_stage, lambda: mastered.audio)
             if measured is not None:
                 known = measured.result()
                 reuse.keep(analysis_stage, known)
@@ -177,7 +179,7 @@ def render_session(
     return RenderResult(
         session=session,
         tracks=mix.tracks,
-        duration_s=mix.audio.shape[1] / rate,
+        duration_s=mix.frames / rate,
         master=mastered,
         files=tuple(files + masters),
         report=report,
@@ -187,17 +189,18 @@ def render_session(
     )
 
 
-def _signal_hash(reuse: Incremental, source: CacheStage, x: np.ndarray) -> str:
+def _signal_hash(reuse: Incremental, source: CacheStage, audio: Callable[[], np.ndarray]) -> str:
     """The manifest's hash of the signal ``source`` made: 0.08 s for 3 minutes of stereo,
-    so it is kept with the stage rather than taken again on every render."""
+    so it is kept with the stage rather than taken again on every render (``audio`` is
+    then never loaded)."""
     stage = reuse.keys.derived(f"hash of the {source.name}", [source])
-    return reuse.value(stage, lambda: audio_sha256(x))
+    return reuse.value(stage, lambda: audio_sha256(audio()))
 
 
 def _write_files(
     reuse: Incremental,
     stage: Stage,
-    x: np.ndarray,
+    audio: Callable[[], np.ndarray],
     source: CacheStage,
     session: Session,
     targets: list[tuple[Deliverable, str]],
@@ -205,7 +208,7 @@ def _write_files(
     *,
     verify: bool = False,
 ) -> tuple[list[Delivered], list[CacheStage]]:
-    """Write ``x`` as each deliverable of ``targets`` in the output folder, from the cache
+    """Write ``audio()`` as each deliverable of ``targets`` in the output folder, from the cache
     where it holds the file; with ``verify`` (masters), measure each as written and hold it
     under ``ceiling``."""
     written, stages = [], []
@@ -218,7 +221,7 @@ def _write_files(
                     stages[-1],
                     path,
                     lambda d=deliverable, path=path: deliver(
-                        x, session.sample_rate, d, path, session.seed, ceiling, verify=verify
+                        audio(), session.sample_rate, d, path, session.seed, ceiling, verify=verify
                     ),
                 )
             )

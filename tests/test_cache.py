@@ -339,3 +339,55 @@ def test_a_mastering_change_renders_only_the_master_and_after(session_dir: Path)
     assert not any(name.startswith(("tracks.", "buses.")) for name in ran)  # nothing read
     assert "file mix.wav" in result.account.reused
     assert hashes(session_dir / "out") == cold(session_dir)
+
+
+def test_an_unchanged_render_reads_no_samples(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every stage cached and the files in place, neither the mix's samples nor a
+    file's cached bytes are read: only the small entries that describe them."""
+    render(session_dir, "out", cached(session_dir))
+    loaded: list[int] = []
+    real_open = Cache.open
+
+    def counting_open(self: Cache, key: str, *, lazy: bool = False) -> object:
+        entry = real_open(self, key, lazy=lazy)
+        loaded.append((self.entries / key).stat().st_size if entry is not None else 0)
+        return entry
+
+    monkeypatch.setattr(Cache, "open", counting_open)
+    result = render(session_dir, "out", cached(session_dir))
+    assert not result.account.rendered
+    assert "mix" in result.account.reused and "file mix.wav" in result.account.reused
+    assert loaded and max(loaded) < 1_000_000  # 3 s of the stereo mix or master: 2.3 MB
+
+
+def test_a_mix_entry_lost_after_its_brief_is_rendered_again(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mix is known from its brief, but its samples fail their check when the master
+    needs them (or were evicted meanwhile): the mix is rendered again, to the same bytes."""
+    from render.graph import plan
+    from render.incremental import Incremental
+
+    render(session_dir, "out", cached(session_dir))
+    session = load_session(session_dir / "session.yaml", LoadOptions(out_dir=session_dir / "out"))
+    mix_key = Incremental(session, cached(session_dir)).keys.strips(plan(session))[1].key
+    real_load = Cache.load
+    monkeypatch.setattr(
+        Cache, "load", lambda self, key: None if key == mix_key else real_load(self, key)
+    )
+    text = (session_dir / "session.yaml").read_text()
+    (session_dir / "session.yaml").write_text(text.replace("loudness: -16 LUFS", "loudness: -15"))
+    result = render(session_dir, "out", cached(session_dir))
+    assert "mix" in result.account.reused  # known from its brief
+    assert hashes(session_dir / "out") == cold(session_dir)
+
+
+def test_a_deleted_output_is_written_again_from_its_cached_bytes(session_dir: Path) -> None:
+    render(session_dir, "out", cached(session_dir))
+    before = hashes(session_dir / "out")
+    (session_dir / "out" / "mix.wav").unlink()
+    result = render(session_dir, "out", cached(session_dir))
+    assert "file mix.wav" in result.account.reused
+    assert hashes(session_dir / "out") == before

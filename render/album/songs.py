@@ -105,7 +105,7 @@ def measure(job: SongJob) -> Level:
         own = master_at(plan, before, job.session, job.own_goal_lufs)
         loudness = own.loudness_lufs
     rate = job.session.sample_rate
-    return Level(loudness, mix.audio.shape[1] / rate, mix.tracks, notes, account)
+    return Level(loudness, mix.frames / rate, mix.tracks, notes, account)
 
 
 def finish(
