@@ -20,18 +20,17 @@ import time
 from pathlib import Path
 
 import soundfile as sf
-from mix_bench import SECONDS, arguments, build_session
+from mix_bench import SECONDS, arguments, build_session, start_engine
 
 CHANGED_TRACK_EQ = ("{peak: 400 Hz, gain: -3 dB", "{peak: 420 Hz, gain: -3 dB")
 
 
 def child(session: Path, jobs: int, cache: str) -> None:
     from render.cache import CacheOptions
-    from render.memory import tune_allocator
     from render.pipeline import render_session
     from render.session import LoadOptions, load_session
 
-    tune_allocator()
+    start_engine()
     caching = CacheOptions(enabled=cache != "none", folder=None if cache == "none" else Path(cache))
     started = time.perf_counter()
     loaded = load_session(session, LoadOptions(out_dir=session.parent / "out"))
