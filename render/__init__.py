@@ -4,4 +4,23 @@ A session file (YAML, validated against ``schemas/session.schema.json``) names t
 their processing and routing; ``render`` turns it into a reproducible mix.
 """
 
+import os
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+
+def _kernel_cache_dir() -> str | None:
+    """Where numba keeps the compiled kernels: the user's cache folder. Left to numba, they go
+    beside the installed sources, and files there outlive ``pip uninstall``: a later editable
+    install of the same venv then finds that folder as a namespace package named ``render``
+    before its own, and ``python -m render`` fails to import."""
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home folder: numba's own choice
+        return None
+    return str(base / "render" / "numba")
+
+
+if (_folder := _kernel_cache_dir()) is not None:
+    os.environ.setdefault("NUMBA_CACHE_DIR", _folder)  # read by numba when first imported
