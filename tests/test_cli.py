@@ -260,3 +260,26 @@ def test_a_killed_render_leaves_nothing_behind(demo_copy: Path, tmp_path: Path) 
     alive.touch()
     assert main([str(demo_copy / "session.yaml"), "--quiet", "--out", str(out)]) == 0
     assert not stale.exists() and alive.exists()
+
+
+def test_kernels_are_cached_outside_the_installed_sources(tmp_path: Path) -> None:
+    """numba's cache goes to the user's cache folder (files beside an installed package
+    outlive its uninstall), unless NUMBA_CACHE_DIR says otherwise; --check loads neither
+    numba's compiler nor the engine."""
+    probe = (
+        "import sys, render.cli\n"
+        "from numba.core import config\n"
+        "print(config.CACHE_DIR)\n"
+        "print(sorted({'render.pipeline', 'matplotlib', 'scipy.signal'} & set(sys.modules)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    run = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.splitlines() == [str(tmp_path / "cache" / "render" / "numba"), "[]"]
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "mine")
+    run = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.splitlines()[0] == str(tmp_path / "mine")
