@@ -244,11 +244,20 @@ def read_delivered(path: Path) -> tuple[np.ndarray, int]:
 
 @contextlib.contextmanager
 def _library_errors(path: Path, action: str) -> Iterator[None]:
-    """libsndfile's and the file system's errors as an ``OutputError`` naming ``path``."""
+    """libsndfile's and the file system's errors as an ``OutputError`` naming ``path`` (the
+    file the user asked for, where ``path`` is its ``atomic_path`` temporary)."""
     try:
         yield
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
-        raise OutputError(f"{path}: cannot {action} ({_reason(e)})") from e
+        raise OutputError(f"{_final(path)}: cannot {action} ({_reason(e)})") from e
+
+
+def _final(path: Path) -> Path:
+    """The file an ``atomic_path`` temporary becomes (any other path as it is)."""
+    if path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX):
+        name = path.name.removesuffix(PARTIAL_SUFFIX)[1:].rsplit(".", 2)[0]
+        return path.with_name(name)
+    return path
 
 
 @contextlib.contextmanager
@@ -306,7 +315,10 @@ PARTIAL_SUFFIX = ".partial"
 
 
 def _reason(error: Exception) -> str:
-    """libsndfile's message without its "Error opening '...': " or "Error : " preamble."""
+    """libsndfile's message without its "Error opening '...': " or "Error : " preamble; the
+    system's own words for a file system error."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
     text = str(error).strip()
     if text.startswith("Error opening"):
         text = text.split(": ", 1)[-1]

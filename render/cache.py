@@ -176,7 +176,7 @@ class Cache:
     def open(self, key: str, *, lazy: bool = False) -> Entry | None:
         """The entry ``key`` if it is there and whole; a damaged one is deleted. With
         ``lazy``, its audio blocks are checked as they are served (``Entry.block``)."""
-        path = self._path(key)
+        path = self.path(key)
         try:
             handle = open(path, "rb")  # noqa: SIM115  (the Entry owns and closes it)
         except FileNotFoundError:
@@ -193,7 +193,7 @@ class Cache:
 
     def has(self, key: str) -> bool:
         """Whether an entry ``key`` is there (``open`` checks that it is whole)."""
-        return self._path(key).is_file()
+        return self.path(key).is_file()
 
     def load(self, key: str) -> Any | None:
         """The object of entry ``key`` (no audio blocks), or None."""
@@ -212,7 +212,7 @@ class Cache:
     def writer(self, key: str) -> Iterator[Writer]:
         """A writer of entry ``key``: it becomes visible under its name only if the block
         ends after ``finish``; otherwise (an error, an interrupt) its temporary is removed."""
-        target = self._path(key)
+        target = self.path(key)
         with contextlib.suppress(_Unfinished), audio_io.atomic_path(target, False) as temporary:
             with open(temporary, "wb") as file:
                 writer = Writer(file)
@@ -228,7 +228,9 @@ class Cache:
                 continue  # a writer's temporary
             with contextlib.suppress(FileNotFoundError):
                 status = path.stat()
-                found.append((status.st_mtime_ns, path.name, status.st_size, path))
+                # A stem kept as a hard link takes no space while the stem itself is there.
+                size = status.st_size if status.st_nlink == 1 else 0
+                found.append((status.st_mtime_ns, path.name, size, path))
         total = sum(size for _, _, size, _ in found)
         freed = 0
         for _, _, size, path in sorted(found):
@@ -238,7 +240,9 @@ class Cache:
             freed += size
         return freed
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> Path:
+        """Where entry ``key`` lies (or a raw file kept under that key, like a stem's copy:
+        counted and evicted with the entries)."""
         return self.entries / key
 
 

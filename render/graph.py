@@ -14,6 +14,7 @@ lie on the parallel paths.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -111,17 +112,20 @@ def plan(session: Session) -> RenderPlan:
     )
 
 
-def needed_strips(render_plan: RenderPlan, cached: set[str]) -> set[str]:
+def needed_strips(
+    render_plan: RenderPlan, cached: set[str], only: Mapping[str, set[str]] | None = None
+) -> set[str]:
     """The strips the mix needs (and the mix bus itself): what feeds it, what keys its
-    sidechains, and so on upstream, stopping at strips whose output is ``cached``."""
-    feeds: dict[str, list[str]] = {}
+    sidechains, and so on upstream, stopping at strips whose output is ``cached``; of a bus
+    in ``only``, only those inputs (the rest are in its cached sum already)."""
+    inputs: dict[str, list[str]] = {}
+    keys: dict[str, list[str]] = {}
     for node in render_plan.nodes:
-        for effect in node.chain:
-            if effect.sidechain is not None:
-                feeds.setdefault(node.name, []).append(effect.sidechain)
+        keys[node.name] = [e.sidechain for e in node.chain if e.sidechain is not None]
         if node.audible:
             for out in node.outputs:
-                feeds.setdefault(out.target, []).append(node.name)
+                inputs.setdefault(out.target, []).append(node.name)
+    only = only or {}
     mix_keys = [e.sidechain for e in render_plan.mix_chain if e.sidechain is not None]
     needed: set[str] = set()
     waiting = [MIX_BUS, *mix_keys]
@@ -130,8 +134,18 @@ def needed_strips(render_plan: RenderPlan, cached: set[str]) -> set[str]:
         if name not in needed:
             needed.add(name)
             if name not in cached:
-                waiting += feeds.get(name, [])
+                feeding = inputs.get(name, [])
+                if name in only:
+                    feeding = [source for source in feeding if source in only[name]]
+                waiting += keys.get(name, []) + feeding
     return needed
+
+
+def input_count(render_plan: RenderPlan, target: str) -> int:
+    """How many audible strip outputs are summed into ``target``."""
+    return sum(
+        out.target == target for node in render_plan.nodes if node.audible for out in node.outputs
+    )
 
 
 def _outputs(strip: Track | Bus) -> tuple[Output, ...]:

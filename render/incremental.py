@@ -12,7 +12,6 @@ a stage run again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,10 @@ from render.mix import Mix
 from render.samples import WithSamples
 from render.session.model import Session
 from render.strip_cache import StripCache, worth_caching
+from render.sum_cache import Recipes
 
+NOT_HELD = "the output folder does not hold it as written"
+"""Why a cached file is written again: deleted, changed, or another output folder."""
 T = TypeVar("T")
 S = TypeVar("S", bound=WithSamples)
 
@@ -84,32 +86,20 @@ class Incremental:
 
     def file(self, stage: Stage, path: Path, make: Callable[[], Delivered]) -> Delivered:
         """The file ``stage`` writes at ``path``: left as it is where it already holds the
-        cached bytes, else those bytes written there again (atomically), else written by
-        ``make`` and its bytes stored. The bytes are an entry of their own, read only when
-        the file must be written again."""
-        self._stages[stage.name] = stage.ingredients
-        found = self.cache.load(stage.key) if self.cache is not None else None
+        bytes this stage wrote (size and sha256 kept in the cache), else written by ``make``.
+        The bytes themselves are not kept: writing a file again from its cached signal costs
+        less than storing every file's bytes on every render."""
+        found = self.lookup(stage)
         if found is not None:
             size, digest, description, figures, corrections = found
-            held = _holds(path, size, digest)
-            data = None if held else self.cache.load(_bytes_key(stage))
-            if data is not None:
-                with audio_io.atomic_path(path) as temporary:
-                    try:
-                        temporary.write_bytes(data)
-                    except OSError as e:
-                        raise OutputError(f"{path}: cannot write ({e.strerror})") from e
-            if held or data is not None:
-                self.account.reused.append(stage.name)
+            if _holds(path, size, digest):
                 return Delivered(path, description, figures, corrections)
+            self.account.reused.remove(stage.name)
         made = make()
         if self.cache is not None:
-            data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            self.cache.store(_bytes_key(stage), data)
-            self.keep(stage, (len(data), digest, made.description, made.figures, made.corrections))
-        else:
-            self._ran(stage)
+            figures = (made.description, made.figures, made.corrections)
+            self.cache.store(stage.key, (path.stat().st_size, file_sha256(path), *figures))
+        self._ran(stage, reason=None if found is None else NOT_HELD)
         return made
 
     def mix(
@@ -126,17 +116,27 @@ class Incremental:
 
         rate = self.session.sample_rate
         cacheable = {n.name for n in plan.nodes if worth_caching(n, plan, rate)}
+        sums = self.keys.input_sums(plan, stages)
+        for stage in sums.values():
+            self._stages[stage.name] = stage.ingredients
 
         def from_strips() -> Mix:
             assert self.cache is not None
             while True:
+                recipes = Recipes(self.cache, self.session, self.digests)
                 try:
-                    with StripCache(self.cache, stages, plan, cacheable) as strips:
+                    with StripCache(
+                        self.cache, stages, plan, cacheable, sums, self._before, recipes
+                    ) as strips:
                         made = render(strips)
                     break
                 except DamagedEntry:  # deleted: render again, that strip rendered anew
                     continue
             self.account.reused += [stages[name].name for name in strips.entries]
+            for bus, update in strips.updates.items():
+                taken = [edge[0] for edge, _ in update.removals]
+                how = f"updated for {', '.join(taken)}" if taken else "unchanged"
+                self.account.reused.append(f"input of buses.{bus} ({how})")
             for name in strips.rendered:
                 self._ran(stages[name], cached=name in cacheable)
             return made
@@ -188,10 +188,15 @@ class Incremental:
                 temporary.write_text(json.dumps(self._stages, sort_keys=True), encoding="utf-8")
         self.cache.evict()
 
-    def _ran(self, stage: Stage, cached: bool = True) -> None:
-        reason = why(stage, self._before.get(stage.name)) if self.cache is not None else ""
+    def _ran(self, stage: Stage, cached: bool = True, reason: str | None = None) -> None:
+        if reason is None:
+            reason = why(stage, self._before.get(stage.name)) if self.cache is not None else ""
         if not cached and reason == "not in the cache":
-            reason = "rendered every time (light inserts: cheaper than the cache)"
+            reason = (
+                "rendered every time (light inserts: cheaper than the cache)"
+                if stage.name.startswith("tracks.")
+                else "run every time over its cached input"
+            )
         self.account.rendered.append((stage.name, reason))
 
     def _read_record(self) -> dict[str, Ingredients]:
@@ -201,10 +206,6 @@ class Incremental:
             return dict(json.loads(self._record_path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             return {}
-
-
-def _bytes_key(stage: Stage) -> str:
-    return sha256_json({"bytes of": stage.key})
 
 
 def _brief_key(stage: Stage) -> str:

@@ -95,6 +95,23 @@ class Keys:
         )
         return stages, mix
 
+    def input_sums(self, plan: RenderPlan, stages: Mapping[str, Stage]) -> dict[str, Stage]:
+        """Each bus's summed input before its own inserts and fader: its inputs' stages, taps
+        and levels only (so a change to the bus itself keeps its input sum)."""
+        song = self._song(plan.length)
+        sums = {}
+        for node in plan.nodes:
+            if node.is_track:
+                continue
+            inputs = [
+                [stages[name].name, tap, level] for name, tap, level in _inputs(plan, node.name)
+            ]
+            upstream = self._keys(stages, (name for name, *_ in _inputs(plan, node.name)))
+            sums[node.name] = self._stage(
+                f"input of buses.{node.name}", song, {"inputs": inputs}, {}, upstream
+            )
+        return sums
+
     def master(self, mix: Stage) -> Stage:
         mastering = self.session.mastering
         assert mastering is not None

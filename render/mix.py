@@ -11,7 +11,9 @@ only if no bus it feeds has already received a whole-rendered input), so the sam
 gives the same bits for every ``jobs``, streamed or not; the sums are exact besides
 (``levels.accumulate``), so the bits would not depend on that order either. With a render cache
 (``render.strip_cache``), a strip whose output is cached is served from it in the place it
-would have rendered, and a strip that only feeds cached strips is not rendered at all.
+would have rendered, and a strip that only feeds cached strips is not rendered at all; a
+bus's input may be its cached sum, updated by the inputs that changed (``render.sum_cache``),
+so that its unchanged inputs are not rendered either.
 
 A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps and out.
 """
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from render import audio_io, memory
+from render.cache import Writer
 from render.chain import PreparedEffect, block_chain, run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
 from render.errors import AudioInputError
@@ -36,6 +39,7 @@ from render.session.model import MIX_BUS, Session, Track
 from render.streamed import StreamedBus, StreamedTrack
 from render.strip import Clip, Levels, StripOutput
 from render.strip_cache import CachedStrip, Recording, StripCache
+from render.sum_cache import Rendered
 
 BLOCK = 1 << 16
 """Samples per streamed block (1.4 s at 48 kHz): large enough that per-call overhead is
@@ -71,6 +75,7 @@ def render_mix(
     used = [n for n in render_plan.nodes if n.name in mixer.used]
     streamed = [n for n in mixer.streamed_nodes(used) if n.name in mixer.needed]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
+        mixer.render_removals(pool)
         mixer.stream(streamed, pool)
         pending: deque[tuple[Node, Future[StripOutput]]] = deque()
         try:
@@ -109,6 +114,8 @@ class _Mixer:
         self.strips = strips
         self.cached = set(strips.entries) if strips else set()
         self.needed = strips.needed if strips else needed_strips(render_plan, set())
+        self.updates = strips.updates if strips else {}  # bus inputs made from cached sums
+        self.sum_writers: dict[str, Writer | None] = {}
         self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
         self.blocks: dict[str, np.ndarray] = {}  # this block's inputs of the streamed buses
         self.streamed: set[str] = set()
@@ -125,6 +132,32 @@ class _Mixer:
                     f"{self.rate} Hz (soxr, very high quality)"
                 )
 
+    def render_removals(self, pool: ThreadPoolExecutor) -> None:
+        """Start rendering the earlier signals that updated bus sums take out, where no
+        cache entry holds them."""
+        renders: dict[int, Rendered] = {}  # one render of a node all its buses share
+        for update in self.updates.values():
+            for index, (edge, source) in enumerate(update.removals):
+                if isinstance(source, Node):
+                    if id(source) not in renders:
+                        renders[id(source)] = Rendered(pool.submit(self._render_whole, source))
+                    update.removals[index] = (edge, renders[id(source)])
+
+    def bus_input(self, name: str, x: np.ndarray, offset: int) -> np.ndarray:
+        """Bus ``name``'s input block at ``offset``: what this render summed into it (``x``),
+        plus its updated cached sum where it has one; recorded where its sum is cached."""
+        update = self.updates.get(name)
+        if update is not None:
+            x += update.block(offset, x.shape[1])  # exact: both are sums on the same grid
+        if name not in self.sum_writers:
+            self.sum_writers[name] = self.strips.record_sum(name) if self.strips else None
+        writer = self.sum_writers[name]
+        if writer is not None:
+            writer.append(offset, x)
+            if offset + x.shape[1] == self.plan.length:
+                writer.finish()
+        return x
+
     def served(self, node: Node) -> CachedStrip | None:
         """The cached output of ``node``, if the render has a cache holding it."""
         return self.strips.served(node.name) if self.strips else None
@@ -132,7 +165,7 @@ class _Mixer:
     def recording(self, node: Node) -> Recording | None:
         """Where ``node``'s output is recorded for the cache (None: no cache, or a strip
         not worth caching)."""
-        return self.strips.record(node.name) if self.strips else None
+        return self.strips.record(node.name, node) if self.strips else None
 
     def deliver_cached(self, node: Node, cached: CachedStrip) -> None:
         """Deliver a strip's cached output block by block, as rendering it would."""
@@ -209,6 +242,7 @@ class _Mixer:
                     x = self.blocks.pop(bus.node.name, None)
                     if x is None:
                         x = np.zeros((2, self._block_length(offset)))
+                    x = self.bus_input(bus.node.name, x, offset)
                     keys = self._keys(bus.node.chain, offset)
                     before = last[bus.node.name]
                     arguments = (offset, x, keys) if bus.takes_input else (offset, x.shape[1])
@@ -257,6 +291,16 @@ class _Mixer:
         ]
 
     def render_track(self, node: Node) -> StripOutput:
+        output = self._render_whole(node)
+        if (recording := self.recording(node)) is not None:
+            for offset in range(0, self.plan.length, BLOCK):  # as it is served: in blocks
+                pre = None if output.pre is None else output.pre[:, offset : offset + BLOCK]
+                recording.append(offset, StripOutput(pre, output.post[:, offset : offset + BLOCK]))
+            recording.finish()
+        return output
+
+    def _render_whole(self, node: Node) -> StripOutput:
+        """A track's whole output, its stem decoded whole."""
         track = node.strip
         assert isinstance(track, Track)
         try:
@@ -269,13 +313,7 @@ class _Mixer:
         at = clip.start + begin
         placed[:, at : at + end - begin] = x[:, clip.first + begin : clip.first + end]
         placed[:, at : at + end - begin] *= clip.gains(begin, end)
-        output = self._strip(node, placed)
-        if (recording := self.recording(node)) is not None:
-            for offset in range(0, self.plan.length, BLOCK):  # as it is served: in blocks
-                pre = None if output.pre is None else output.pre[:, offset : offset + BLOCK]
-                recording.append(offset, StripOutput(pre, output.post[:, offset : offset + BLOCK]))
-            recording.finish()
-        return output
+        return self._strip(node, placed)
 
     def render_bus(self, node: Node) -> None:
         """Process a bus over its summed input and deliver it, block by block where its chain
@@ -283,6 +321,8 @@ class _Mixer:
         x = self.buses.pop(node.name, None)
         if x is None:
             x = memory.zeros((2, self.plan.length))
+        for offset in range(0, self.plan.length, BLOCK):
+            self.bus_input(node.name, x[:, offset : offset + BLOCK], offset)
         if not streams(node.chain, BLOCK):
             x = run_chain(node.chain, x, self.keys)
             node = Node(node.name, node.strip, (), node.outputs, node.audible)
@@ -307,6 +347,9 @@ class _Mixer:
         for out in node.outputs:
             if out.target not in self.needed or out.target in self.cached:
                 continue  # its output is cached: what feeds it need not be summed
+            update = self.updates.get(out.target)
+            if update is not None and (node.name, out.tap, out.level_db) not in update.added:
+                continue  # in the bus's cached sum already
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
             if out.target in self.streamed:

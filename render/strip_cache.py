@@ -13,13 +13,15 @@ from its stem about as fast as it is read back, so writing it would cost more th
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from types import TracebackType
 
 from render.cache import Cache, Entry, Writer
-from render.graph import Node, RenderPlan, needed_strips
-from render.keys import Stage
+from render.graph import Node, RenderPlan, input_count, needed_strips
+from render.keys import Ingredients, Stage
 from render.session.model import Delay, Eq, Multiband, Reverb, Saturation, Track
 from render.strip import StripOutput
+from render.sum_cache import MIN_INPUTS, Edge, Recipes, Source, Update, plan_updates
 
 HEAVY = (Reverb, Delay, Saturation, Multiband)
 """Inserts that cost more than reading their output back (measured per 3 minutes of stereo:
@@ -28,14 +30,14 @@ against 0.1 s to read 138 MB back and check it; an EQ takes 0.08 s, a compressor
 
 
 def worth_caching(node: Node, plan: RenderPlan, sample_rate: int) -> bool:
-    """Whether ``node``'s output is cached: every bus (it saves summing its inputs, and what
-    feeds it need not render at all), and a track whose stem is resampled or whose inserts
-    include a heavy effect or a linear-phase EQ."""
+    """Whether ``node``'s output is cached: a track whose stem is resampled or whose inserts
+    include a heavy effect or a linear-phase EQ, and a bus with fewer than ``MIN_INPUTS``
+    inputs (what feeds it then need not render at all). A bus with more keeps its input sum
+    instead (``render.sum_cache``), which serves as well and can be updated when an input
+    changes; its own chain runs again over it."""
     if not isinstance(node.strip, Track):
-        return True
-    if plan.stems[node.name].sample_rate != sample_rate:
-        return True
-    return any(
+        return input_count(plan, node.name) < MIN_INPUTS
+    return plan.stems[node.name].sample_rate != sample_rate or any(
         isinstance(e, HEAVY) or (isinstance(e, Eq) and e.phase == "linear")
         for e in node.strip.inserts
     )
@@ -71,19 +73,32 @@ class Recording:
 
 
 class StripCache:
-    """The strips of one mix render whose outputs are cached, and the recordings of the rest.
+    """The strips of one mix render whose outputs are cached, the bus inputs made from cached
+    sums (``render.sum_cache``), and the recordings of the rest.
 
     Use as a context manager: recordings finished by then become entries; the others (and all
     of them, if the render fails) are discarded."""
 
     def __init__(
-        self, cache: Cache, stages: dict[str, Stage], plan: RenderPlan, cacheable: set[str]
+        self,
+        cache: Cache,
+        stages: dict[str, Stage],
+        plan: RenderPlan,
+        cacheable: set[str],
+        sums: Mapping[str, Stage] | None = None,
+        before: Mapping[str, Ingredients] | None = None,
+        recipes: Recipes | None = None,
     ) -> None:
         self.cache, self.stages, self.cacheable = cache, stages, cacheable
+        self.sums, self.recipes = sums or {}, recipes
         self.entries: dict[str, Entry] = {}
+        self.updates: dict[str, Update] = {}
+        self._opened: list[Entry] = []  # the entries of the updates, closed on exit
         present = {name for name in cacheable if cache.has(stages[name].key)}
         while True:  # open what the mix needs; a damaged entry is rendered (and so its inputs)
-            self.needed = needed_strips(plan, present)
+            self._plan_updates(present, before or {})
+            only = {bus: {edge[0] for edge in u.added} for bus, u in self.updates.items()}
+            self.needed = needed_strips(plan, present, only)
             damaged = set()
             for name in sorted(self.needed & present - set(self.entries)):
                 entry = cache.open(stages[name].key, lazy=True)
@@ -97,17 +112,64 @@ class StripCache:
         self.rendered: list[str] = []
         self._writers = contextlib.ExitStack()
 
+    def _plan_updates(self, present: set[str], before: Mapping[str, Ingredients]) -> None:
+        """The bus inputs made from cached sums, each earlier signal to take out served from
+        its strip's entry or rendered again from its recipe, once for all the buses that
+        take it out (else the bus is summed afresh)."""
+        for entry in self._opened:
+            entry.close()
+        self._opened, self.updates = [], {}
+        planned, self.recorded = plan_updates(self.cache, self.sums, before, present)
+        sources: dict[str, Source | Node | None] = {}
+        for update in planned.values():
+            self._opened.append(update.entry)
+            for edge, stage_name, key in update.removed:
+                if key not in sources:
+                    sources[key] = self._earlier(
+                        stage_name,
+                        key,
+                        edge[0],
+                        [e for u in planned.values() for e, _, k in u.removed if k == key],
+                    )
+        for bus, update in planned.items():
+            removals = [(edge, sources[key]) for edge, _, key in update.removed]
+            if all(source is not None for _, source in removals):
+                self.updates[bus] = Update(update.entry, update.added, removals)  # type: ignore[arg-type]
+            else:
+                self.recorded.add(bus)
+
+    def _earlier(
+        self, stage_name: str, key: str, name: str, edges: list[Edge]
+    ) -> Source | Node | None:
+        """The earlier output ``key`` of strip ``name``: its cache entry, or the node that
+        renders it again (for ``edges``), or None."""
+        entry = self.cache.open(key, lazy=True)
+        if entry is not None and entry.blocks is not None:
+            self._opened.append(entry)
+            return CachedStrip(entry)
+        if self.recipes is None or not stage_name.startswith("tracks."):
+            return None
+        return self.recipes.node(key, name, edges)
+
     def served(self, name: str) -> CachedStrip | None:
         entry = self.entries.get(name)
         return None if entry is None else CachedStrip(entry)
 
-    def record(self, name: str) -> Recording | None:
+    def record(self, name: str, node: Node) -> Recording | None:
         """Where the output of strip ``name``, about to render, is recorded (None: it is not
-        worth caching)."""
+        worth caching; a track's recipe is kept instead)."""
         self.rendered.append(name)
         if name not in self.cacheable:
+            if self.recipes is not None and isinstance(node.strip, Track):
+                self.recipes.keep(self.stages[name], node.strip)
             return None
         return Recording(self._writers.enter_context(self.cache.writer(self.stages[name].key)))
+
+    def record_sum(self, name: str) -> Writer | None:
+        """Where bus ``name``'s summed input is recorded (None: not worth it, or cached)."""
+        if name not in self.recorded:
+            return None
+        return self._writers.enter_context(self.cache.writer(self.sums[name].key))
 
     def __enter__(self) -> StripCache:
         return self
@@ -119,5 +181,7 @@ class StripCache:
         trace: TracebackType | None,
     ) -> None:
         self._writers.__exit__(kind, error, trace)
-        for entry in self.entries.values():
+        for entry in [*self.entries.values(), *self._opened]:
             entry.close()
+        if self.recipes is not None:
+            self.recipes.close()

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from render import audio_io
 from render import digests as digests_module
 from render.cache import MAGIC, Cache, CacheOptions, DamagedEntry, parse_size
 from render.digests import InputDigests, file_sha256
+from render.incremental import NOT_HELD
 from render.pipeline import NO_CACHE, RenderResult, render_session
 from render.session import LoadOptions, load_session
 from tests.conftest import sine, write_stem
@@ -96,7 +98,14 @@ def test_cached_renders_equal_a_cold_render_and_say_why(session_dir: Path) -> No
     )
 
     warm = render(session_dir, "warm", cached(session_dir))
-    assert warm.account.rendered == [("QC report", "its settings changed")]  # another folder
+    # Another output folder: the files are written again from the cached signals.
+    assert dict(warm.account.rendered) == {
+        "file mix.wav": NOT_HELD,
+        "file Cached.flac": NOT_HELD,
+        "file Cached.wav": NOT_HELD,
+        "QC report": "its settings changed",
+    }
+    assert "mix" in warm.account.reused and "master" in warm.account.reused
     assert hashes(session_dir / "warm") == hashes(session_dir / "a")
 
     text = (session_dir / "session.yaml").read_text()
@@ -198,6 +207,12 @@ def test_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
     cache.evict()
     left = sorted(p.name[0] for p in (tmp_path / "entries").iterdir())
     assert left == ["a", "c", "d"]
+    # A stem kept as a hard link costs nothing while the stem is there: nothing more goes.
+    stem = tmp_path / "stem.wav"
+    stem.write_bytes(bytes(10**6))
+    os.link(stem, tmp_path / "entries" / ("e" * 64))
+    cache.evict()
+    assert sorted(p.name[0] for p in (tmp_path / "entries").iterdir()) == ["a", "c", "d", "e"]
 
 
 def test_input_digests_follow_the_file_not_its_mtime(
@@ -289,22 +304,22 @@ def test_two_renders_at_once_share_the_cache(session_dir: Path) -> None:
 def test_a_full_disk_while_writing_from_the_cache_is_one_line(
     session_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A file restored from the cache fails like a rendered one: one line, exit 1, and no
-    output folder left behind."""
+    """A file written again for a render whose signals come from the cache fails like any
+    write: one line, exit 1, and no output folder left behind."""
     from render.cli import main
 
     session = str(session_dir / "session.yaml")
     assert main([session, "--quiet", "--cache", str(session_dir / "cache")]) == 0
 
-    def full_disk(self: Path, data: bytes) -> int:
+    def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    monkeypatch.setattr(audio_io, "_write", full_disk)
     out = session_dir / "elsewhere"
     command = [session, "--quiet", "--cache", str(session_dir / "cache"), "--out", str(out)]
     assert main(command) == 1
     error = capsys.readouterr().err
-    assert error == f"{out / 'mix.wav'}: cannot write (No space left on device)\n"
+    assert error == f"{out / 'mix.wav'}: cannot write the file (No space left on device)\n"
     assert not out.exists()
 
 
@@ -384,10 +399,82 @@ def test_a_mix_entry_lost_after_its_brief_is_rendered_again(
     assert hashes(session_dir / "out") == cold(session_dir)
 
 
-def test_a_deleted_output_is_written_again_from_its_cached_bytes(session_dir: Path) -> None:
+def test_a_deleted_output_is_written_again_from_its_cached_signal(session_dir: Path) -> None:
     render(session_dir, "out", cached(session_dir))
     before = hashes(session_dir / "out")
     (session_dir / "out" / "mix.wav").unlink()
     result = render(session_dir, "out", cached(session_dir))
-    assert "file mix.wav" in result.account.reused
+    assert dict(result.account.rendered)["file mix.wav"] == NOT_HELD
+    assert "mix" in result.account.reused
     assert hashes(session_dir / "out") == before
+
+
+SENDS = """\
+version: 1
+title: Sends
+sample_rate: 48000
+stems: stems
+tracks:
+  one: {stem: one.wav, out: group, sends: {verb: -12 dB}, inserts: [{eq: {highpass: 40 Hz}}]}
+  two: {stem: two.wav, out: group, pan: L40, sends: {verb: -9 dB}}
+  three: {stem: three.wav, out: group, pan: R40, sends: {verb: -15 dB}}
+  four:
+    stem: four.wav
+    out: group
+    sends: {verb: -6 dB}
+    inserts: [{compressor: {threshold: -20 dB}}]
+buses:
+  group: {inserts: [{compressor: {threshold: -18 dB, ratio: 2}}]}
+  verb: {inserts: [{reverb: {decay: 0.5 s}}]}
+"""
+
+
+@pytest.fixture
+def sends_dir(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """Four light tracks into a group bus, each sending to a reverb bus: both buses keep
+    their input sums."""
+    folder = tmp_path / "sends"
+    for index, name in enumerate(["one", "two", "three", "four"]):
+        noise = 0.1 * rng.standard_normal((1 + index % 2, 96_000))
+        write_stem(folder / "stems" / f"{name}.wav", noise)
+    (folder / "session.yaml").write_text(SENDS)
+    return folder
+
+
+def test_a_changed_track_updates_the_cached_bus_sum(sends_dir: Path) -> None:
+    """One track's EQ changed: its earlier signal is taken out of the reverb's cached input
+    and its new one summed in; the other tracks are not rendered, and every byte equals a
+    render without the cache."""
+    render(sends_dir, "out", cached(sends_dir))
+    text = (sends_dir / "session.yaml").read_text()
+    (sends_dir / "session.yaml").write_text(text.replace("highpass: 40 Hz", "highpass: 90 Hz"))
+    result = render(sends_dir, "out", cached(sends_dir))
+    assert "input of buses.verb (updated for one)" in result.account.reused
+    assert "input of buses.group (updated for one)" in result.account.reused
+    ran = dict(result.account.rendered)
+    assert ran["tracks.one"] == "its settings changed"
+    assert not {"tracks.two", "tracks.three", "tracks.four"} & set(ran)
+    assert hashes(sends_dir / "out") == cold(sends_dir)
+
+
+def test_a_stem_replaced_by_a_new_file_updates_the_sum_one_overwritten_does_not(
+    sends_dir: Path, rng: np.random.Generator
+) -> None:
+    """A stem replaced as git or rsync do (a new file renamed over it) leaves the cache's
+    link to its earlier bytes intact, so the sum is updated; one overwritten in place
+    changes that link too, so the bus is summed afresh. Both give a cold render's bytes."""
+    render(sends_dir, "out", cached(sends_dir))
+    stem = sends_dir / "stems" / "three.wav"
+    write_stem(sends_dir / "new.wav", 0.1 * rng.standard_normal((1, 96_000)))
+    os.replace(sends_dir / "new.wav", stem)
+    result = render(sends_dir, "out", cached(sends_dir))
+    assert "input of buses.verb (updated for three)" in result.account.reused
+    assert "tracks.one" not in dict(result.account.rendered)
+    assert hashes(sends_dir / "out") == cold(sends_dir)
+
+    time.sleep(0.01)
+    write_stem(stem, 0.1 * rng.standard_normal((1, 96_000)))  # in place: same inode
+    result = render(sends_dir, "out", cached(sends_dir))
+    assert not any(name.startswith("input of") for name in result.account.reused)
+    assert dict(result.account.rendered)["tracks.one"].startswith("rendered every time")
+    assert hashes(sends_dir / "out") == cold(sends_dir)
