@@ -89,12 +89,12 @@ class Incremental:
         bytes this stage wrote (size and sha256 kept in the cache), else written by ``make``.
         The bytes themselves are not kept: writing a file again from its cached signal costs
         less than storing every file's bytes on every render."""
-        found = self.lookup(stage)
+        found = self._load(stage)
         if found is not None:
             size, digest, description, figures, corrections = found
             if _holds(path, size, digest):
+                self.account.reused.append(stage.name)
                 return Delivered(path, description, figures, corrections)
-            self.account.reused.remove(stage.name)
         made = make()
         if self.cache is not None:
             figures = (made.description, made.figures, made.corrections)
@@ -163,13 +163,15 @@ class Incremental:
 
     def lookup(self, stage: Stage) -> Any | None:
         """The object ``stage`` produced, if the cache holds it (else ``keep`` it when made)."""
-        self._stages[stage.name] = stage.ingredients
-        if self.cache is None:
-            return None
-        found = self.cache.load(stage.key)
+        found = self._load(stage)
         if found is not None:
             self.account.reused.append(stage.name)
         return found
+
+    def _load(self, stage: Stage) -> Any | None:
+        """``lookup`` without counting the stage as reused (its caller decides)."""
+        self._stages[stage.name] = stage.ingredients
+        return None if self.cache is None else self.cache.load(stage.key)
 
     def keep(self, stage: Stage, value: Any) -> None:
         """Account for ``stage`` as rendered and store what it made."""
