@@ -137,6 +137,8 @@ class Incremental:
                 taken = [edge[0] for edge, _ in update.removals]
                 how = f"updated for {', '.join(taken)}" if taken else "unchanged"
                 self.account.reused.append(f"input of buses.{bus} ({how})")
+            for bus in strips.kept_earlier:  # the next render updates the cached sum again
+                self._stages[sums[bus].name] = self._before[sums[bus].name]
             for name in strips.rendered:
                 self._ran(stages[name], cached=name in cacheable)
             return made

@@ -36,6 +36,7 @@ from render.manifest import (
 from render.master import Master, MasterPlan, limiter_input, master, plan_master
 from render.mix import Mix, render_mix
 from render.qc import FileReport, Report, assess
+from render.report import page
 from render.report.html import render_html
 from render.report.json_report import report_json
 from render.session.checks import master_file_stem, output_file_name
@@ -86,7 +87,10 @@ def render_session(
         with stage("mix"):
             render_plan = plan(session)
             mix, mix_stage = reuse.mix(
-                render_plan, lambda strips: render_mix(session, jobs, render_plan, strips)
+                render_plan,
+                _loading_plots(
+                    side, jobs, lambda strips: render_mix(session, jobs, render_plan, strips)
+                ),
             )
         if reuse.cache is not None:
             inputs = _beside(side, 1, describe_inputs, session, reuse.digests.sha256)
@@ -97,7 +101,9 @@ def render_session(
         if session.mastering is not None:
             with stage("master"):
                 master_stage = reuse.keys.master(mix_stage)
-                mastered = reuse.with_samples(master_stage, lambda: master(mix.audio, session))
+                mastered = reuse.with_samples(
+                    master_stage, _loading_plots(side, jobs, lambda: master(mix.audio, session))
+                )
                 devices = reuse.value(
                     reuse.keys.derived("device translation", [master_stage]),
                     lambda: translate(mastered.audio, rate),
@@ -312,6 +318,18 @@ def _beside(pool: ThreadPoolExecutor, jobs: int, work: Callable[..., T], *args: 
     done: Future[T] = Future()
     done.set_result(work(*args))
     return done
+
+
+def _loading_plots(pool: ThreadPoolExecutor, jobs: int, make: Callable[..., T]) -> Callable[..., T]:
+    """``make``, which renders a new signal (so the report is drawn anew), with the plotting
+    library imported on a thread of ``pool`` meanwhile, where ``jobs`` allows one."""
+
+    def made(*args: Any) -> T:
+        if jobs > 1:
+            pool.submit(page.preload)
+        return make(*args)
+
+    return made
 
 
 def write_report(report: Report, out_dir: Path) -> tuple[Path, ...]:

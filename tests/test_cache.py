@@ -5,6 +5,7 @@ interrupted or killed leaves nothing that a later render would use."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -457,12 +458,54 @@ def test_a_changed_track_updates_the_cached_bus_sum(sends_dir: Path) -> None:
     assert hashes(sends_dir / "out") == cold(sends_dir)
 
 
+def test_a_sum_updated_for_one_strip_is_kept_as_it_was(
+    sends_dir: Path, rng: np.random.Generator
+) -> None:
+    """The sums updated for one track are not written back: the next change to that track
+    updates the first render's sums again (taking out its first signal). A change to a
+    second track then updates them for both and writes them back; each update bit-exact."""
+    for name in ("five", "six"):  # six inputs: two may change
+        write_stem(sends_dir / "stems" / f"{name}.wav", 0.1 * rng.standard_normal((1, 96_000)))
+    text = (
+        (sends_dir / "session.yaml")
+        .read_text()
+        .replace(
+            "buses:",
+            "  five: {stem: five.wav, out: group, sends: {verb: -9 dB}}\n"
+            "  six: {stem: six.wav, out: group, sends: {verb: -9 dB}}\nbuses:",
+        )
+    )
+
+    def verb_sum() -> object:  # what the cache's record says the reverb's cached sum holds
+        (record,) = (sends_dir / "cache" / "renders").iterdir()
+        return json.loads(record.read_text())["input of buses.verb"]
+
+    def render_with(old: str, new: str) -> list[str]:
+        (sends_dir / "session.yaml").write_text(text.replace(old, new))
+        result = render(sends_dir, "out", cached(sends_dir))
+        assert hashes(sends_dir / "out") == cold(sends_dir)
+        return result.account.reused
+
+    render_with("", "")
+    first = verb_sum()
+    for highpass in ("90 Hz", "120 Hz"):
+        assert "input of buses.verb (updated for one)" in render_with("40 Hz", highpass)
+        assert verb_sum() == first
+    text = text.replace("40 Hz", "120 Hz")
+    assert "input of buses.verb (updated for one, two)" in render_with("L40", "L30")
+    written = verb_sum()
+    assert written != first
+    assert "input of buses.verb (updated for two)" in render_with("L40", "L20")
+    assert verb_sum() == written
+
+
 def test_a_stem_replaced_by_a_new_file_updates_the_sum_one_overwritten_does_not(
     sends_dir: Path, rng: np.random.Generator
 ) -> None:
     """A stem replaced as git or rsync do (a new file renamed over it) leaves the cache's
     link to its earlier bytes intact, so the sum is updated; one overwritten in place
-    changes that link too, so the bus is summed afresh. Both give a cold render's bytes."""
+    (the same inode) changes that link too, so the bus is summed afresh. Both give a cold
+    render's bytes."""
     render(sends_dir, "out", cached(sends_dir))
     stem = sends_dir / "stems" / "three.wav"
     write_stem(sends_dir / "new.wav", 0.1 * rng.standard_normal((1, 96_000)))
@@ -473,7 +516,7 @@ def test_a_stem_replaced_by_a_new_file_updates_the_sum_one_overwritten_does_not(
     assert hashes(sends_dir / "out") == cold(sends_dir)
 
     time.sleep(0.01)
-    write_stem(stem, 0.1 * rng.standard_normal((1, 96_000)))  # in place: same inode
+    write_stem(sends_dir / "stems" / "two.wav", 0.1 * rng.standard_normal((1, 96_000)))
     result = render(sends_dir, "out", cached(sends_dir))
     assert not any(name.startswith("input of") for name in result.account.reused)
     assert dict(result.account.rendered)["tracks.one"].startswith("rendered every time")
