@@ -20,7 +20,7 @@ A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps a
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -39,7 +39,7 @@ from render.session.model import MIX_BUS, Session, Track
 from render.streamed import StreamedBus, StreamedTrack
 from render.strip import Clip, Levels, StripOutput
 from render.strip_cache import CachedStrip, Recording, StripCache
-from render.sum_cache import Rendered
+from render.sum_cache import Prefetched, Rendered
 
 BLOCK = 1 << 16
 """Samples per streamed block (1.4 s at 48 kHz): large enough that per-call overhead is
@@ -75,10 +75,10 @@ def render_mix(
     used = [n for n in render_plan.nodes if n.name in mixer.used]
     streamed = [n for n in mixer.streamed_nodes(used) if n.name in mixer.needed]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        mixer.render_removals(pool)
-        mixer.stream(streamed, pool)
         pending: deque[tuple[Node, Future[StripOutput]]] = deque()
         try:
+            mixer.render_removals(pool)
+            mixer.stream(streamed, pool)
             for node in used:
                 if node.name in mixer.streamed or node.name not in mixer.needed:
                     continue
@@ -99,6 +99,9 @@ def render_mix(
             for _, future in pending:
                 future.cancel()
             raise
+        finally:
+            for earlier in mixer.earlier:
+                earlier.close()
     return mixer.finish()
 
 
@@ -119,6 +122,7 @@ class _Mixer:
         self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
         self.blocks: dict[str, np.ndarray] = {}  # this block's inputs of the streamed buses
         self.streamed: set[str] = set()
+        self.earlier: list[Prefetched] = []  # earlier signals streamed for the updates
         self.keys: dict[str, np.ndarray] = {}
         self.notes: list[str] = list(render_plan.notes)
         self.used = {  # what a render without cache renders: heard, or keying a sidechain
@@ -134,14 +138,31 @@ class _Mixer:
 
     def render_removals(self, pool: ThreadPoolExecutor) -> None:
         """Start rendering the earlier signals that updated bus sums take out, where no
-        cache entry holds them."""
-        renders: dict[int, Rendered] = {}  # one render of a node all its buses share
+        cache entry holds them: streamed where the track can stream, else whole."""
+        removals = [removal for u in self.updates.values() for removal in u.removals]
+        takers = Counter(id(source) for _, source in removals if isinstance(source, Node))
+        renders: dict[int, Prefetched | Rendered] = {}  # one render all its buses share
         for update in self.updates.values():
             for index, (edge, source) in enumerate(update.removals):
                 if isinstance(source, Node):
                     if id(source) not in renders:
-                        renders[id(source)] = Rendered(pool.submit(self._render_whole, source))
+                        renders[id(source)] = self._earlier(source, pool, takers[id(source)])
                     update.removals[index] = (edge, renders[id(source)])
+
+    def _earlier(self, node: Node, pool: ThreadPoolExecutor, takers: int) -> Prefetched | Rendered:
+        track = node.strip
+        assert isinstance(track, Track)
+        try:
+            info = audio_io.probe(track.stem)
+        except AudioInputError as e:
+            raise self.located(track, e) from e
+        if info.sample_rate != self.rate or not streams(node.chain, BLOCK):
+            return Rendered(pool.submit(self._render_whole, node))
+        where = self.session.where(f"tracks.{node.name}.stem")
+        levels = self.levels(node, info.channels)
+        strip = StreamedTrack(node, info, levels, self.rate, where)
+        self.earlier.append(Prefetched(strip, pool, self.plan.length, BLOCK, takers))
+        return self.earlier[-1]
 
     def bus_input(self, name: str, x: np.ndarray, offset: int) -> np.ndarray:
         """Bus ``name``'s input block at ``offset``: what this render summed into it (``x``),

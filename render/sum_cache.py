@@ -20,7 +20,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +36,7 @@ from render.errors import OutputError
 from render.graph import Node, Output
 from render.keys import Ingredients, Stage, sha256_json
 from render.session.model import Session, Track
+from render.streamed import StreamedTrack
 from render.strip import StripOutput
 
 MIN_INPUTS = 3
@@ -96,6 +97,42 @@ class Rendered:
         whole = self.output.result()
         pre = None if whole.pre is None else whole.pre[:, offset : offset + n]
         return StripOutput(pre, whole.post[:, offset : offset + n])
+
+
+class Prefetched:
+    """An earlier output of a track rendered again block by block on the workers, one block
+    ahead of the buses that take it out (``takers``: how many sources of updates it is);
+    each block is kept until all of them have taken it."""
+
+    def __init__(
+        self, strip: StreamedTrack, pool: ThreadPoolExecutor, length: int, block: int, takers: int
+    ) -> None:
+        self.strip, self.pool, self.length, self.size = strip, pool, length, block
+        self.takers = takers
+        self.pending: dict[int, Future[StripOutput]] = {}
+        self.kept: dict[int, tuple[StripOutput, int]] = {}  # block, takers still to take it
+        self._submit(0)
+
+    def block(self, offset: int, n: int) -> StripOutput:
+        if offset in self.pending:
+            self.kept[offset] = (self.pending.pop(offset).result(), self.takers)
+            self._submit(offset + n)
+        output, left = self.kept.pop(offset)
+        if left > 1:
+            self.kept[offset] = (output, left - 1)
+        return output
+
+    def close(self) -> None:
+        """Stop rendering (after an error) and close the stem."""
+        for future in self.pending.values():
+            future.cancel()
+        wait(self.pending.values())  # a block still running may be reading the stem
+        self.strip.close()
+
+    def _submit(self, offset: int) -> None:
+        if offset < self.length:
+            n = min(self.size, self.length - offset)
+            self.pending[offset] = self.pool.submit(self.strip.block, offset, n)
 
 
 class Recipes:

@@ -442,12 +442,15 @@ def sends_dir(tmp_path: Path, rng: np.random.Generator) -> Path:
     return folder
 
 
-def test_a_changed_track_updates_the_cached_bus_sum(sends_dir: Path) -> None:
+@pytest.mark.parametrize("limiter", ["", ", {limiter: {release: 50 ms}}"])
+def test_a_changed_track_updates_the_cached_bus_sum(sends_dir: Path, limiter: str) -> None:
     """One track's EQ changed: its earlier signal is taken out of the reverb's cached input
     and its new one summed in; the other tracks are not rendered, and every byte equals a
-    render without the cache."""
+    render without the cache. The earlier signal is rendered again block by block, or
+    whole where the track's chain cannot stream (a limiter)."""
+    text = (sends_dir / "session.yaml").read_text().replace("40 Hz}}", "40 Hz}}" + limiter)
+    (sends_dir / "session.yaml").write_text(text)
     render(sends_dir, "out", cached(sends_dir))
-    text = (sends_dir / "session.yaml").read_text()
     (sends_dir / "session.yaml").write_text(text.replace("highpass: 40 Hz", "highpass: 90 Hz"))
     result = render(sends_dir, "out", cached(sends_dir))
     assert "input of buses.verb (updated for one)" in result.account.reused
