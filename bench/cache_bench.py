@@ -1,9 +1,9 @@
 """Incremental re-render benchmark (not a test): the 16-stem, 3-minute session of
 ``mix_bench.py``, rendered cold into an empty cache, then again with nothing changed, after
-changing one track's EQ, and after replacing one stem file. Prints each time and its ratio
-to the cold render (targets: <= 10 %, <= 35 %, <= 35 %), and the cold render without a
-cache for reference. Each render runs in its own process, timed after the imports, as
-``mix_bench.py`` does.
+changing one track's EQ, after replacing one stem file by a new one, and after overwriting
+another stem file in place. Prints each time and its ratio to the cold render (targets:
+<= 10 %, <= 35 %, <= 35 %), and the cold render without a cache for reference. Each render
+runs in its own process, timed after the imports, as ``mix_bench.py`` does.
 
     python bench/cache_bench.py [--jobs N] [--runs 3]
 """
@@ -61,11 +61,14 @@ def edit_track_eq(session: Path) -> None:
     session.write_text(session.read_text().replace(*CHANGED_TRACK_EQ, 1))
 
 
-def replace_stem(session: Path) -> None:
-    """Write the last stem again, 1 dB quieter (a new file of the same length)."""
-    stem = sorted((session.parent / "stems").glob("*.wav"))[-1]
+def replace_stem(session: Path, index: int, in_place: bool) -> None:
+    """Write stem ``index`` (in name order) again, 1 dB quieter: as a new file renamed over
+    it (as git, rsync and most exports do) or ``in_place`` over its bytes (as ``cp`` does)."""
+    stem = sorted((session.parent / "stems").glob("*.wav"))[index]
     x, rate = sf.read(str(stem), always_2d=True)
-    sf.write(str(stem), x * 10 ** (-1 / 20), rate, subtype="PCM_24")
+    target = stem if in_place else stem.with_suffix(".new.wav")
+    sf.write(str(target), x * 10 ** (-1 / 20), rate, subtype="PCM_24", format="WAV")
+    target.replace(stem)
 
 
 def main() -> None:
@@ -94,8 +97,10 @@ def main() -> None:
             keep("nothing changed", measure(session, args.jobs, cache))
             edit_track_eq(session)
             keep("one track's EQ changed", measure(session, args.jobs, cache))
-            replace_stem(session)
+            replace_stem(session, -1, in_place=False)
             keep("one stem replaced", measure(session, args.jobs, cache))
+            replace_stem(session, -2, in_place=True)
+            keep("one stem overwritten", measure(session, args.jobs, cache))
     cold = best["cold, empty cache"]["seconds"]
     for name, figures in best.items():
         print(
