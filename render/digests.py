@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,9 @@ INPUTS = "inputs.json"
 RACY_NS = 2 * 10**9
 """A file changed less than 2 s before it was hashed is not remembered: it could change
 again within the same timestamp tick and look unchanged (git's "racy clean" problem)."""
+
+
+LEARNING_THREADS = 2
 
 
 class InputDigests:
@@ -50,6 +55,14 @@ class InputDigests:
             self.known[name] = [*identity, digest]
             self.changed = True
         return digest
+
+    def learn(self, paths: Iterable[Path]) -> None:
+        """Hash the files of ``paths`` not remembered yet, ``LEARNING_THREADS`` at a time:
+        hashlib releases the GIL, so a cold render's stems (830 MB for 16 three-minute
+        stereo stems) hash in about half the time."""
+        with ThreadPoolExecutor(LEARNING_THREADS, thread_name_prefix="digest") as pool:
+            for _ in pool.map(self.sha256, dict.fromkeys(paths)):
+                pass
 
     def save(self) -> None:
         """Write what was learnt, forgetting files that are gone."""

@@ -28,7 +28,7 @@ from typing import Any
 from render.digests import InputDigests
 from render.engine import code_sha256, renderer
 from render.graph import RenderPlan
-from render.session.model import MIX_BUS, Effect, Reverb, Session
+from render.session.model import MIX_BUS, Effect, Reverb, Session, Track
 from render.session.normalise import normalised, relative
 
 Ingredients = dict[str, Any]
@@ -62,6 +62,8 @@ class Keys:
     def strips(self, plan: RenderPlan) -> tuple[dict[str, Stage], Stage]:
         """Every track's and bus's output stage, and the mix's (before the mix file)."""
         song = self._song(plan.length)
+        if self.digests is not None:  # a cold render hashes every stem: two at a time
+            self.digests.learn(n.strip.stem for n in plan.nodes if isinstance(n.strip, Track))
         stages: dict[str, Stage] = {}
         for node in plan.nodes:
             needs_pre = any(out.tap == "pre" for out in node.outputs)
