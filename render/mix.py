@@ -20,7 +20,7 @@ A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps a
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -28,22 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from render import audio_io, memory
+from render import memory
 from render.cache import Writer
 from render.chain import PreparedEffect, block_chain, run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
-from render.errors import AudioInputError
 from render.graph import Node, RenderPlan, needed_strips, plan
 from render.samples import WithSamples
 from render.session.model import MIX_BUS, Session, Track
 from render.streamed import StreamedBus, StreamedTrack
-from render.strip import Clip, Levels, StripOutput
+from render.strip import StripOutput
 from render.strip_cache import CachedStrip, Recording, StripCache
-from render.sum_cache import Prefetched, Rendered
-
-BLOCK = 1 << 16
-"""Samples per streamed block (1.4 s at 48 kHz): large enough that per-call overhead is
-negligible, small enough that a block of every track stays in the processor's caches."""
+from render.strip_render import BLOCK, StripRenderer
 
 SILENCE = 2.0**-25
 """Below a quarter of a 24-bit step: where ringing tails count as silent for the mix length."""
@@ -77,7 +72,7 @@ def render_mix(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending: deque[tuple[Node, Future[StripOutput]]] = deque()
         try:
-            mixer.render_removals(pool)
+            earlier = mixer.render.removals(mixer.updates, pool)
             mixer.stream(streamed, pool)
             for node in used:
                 if node.name in mixer.streamed or node.name not in mixer.needed:
@@ -100,8 +95,8 @@ def render_mix(
                 future.cancel()
             raise
         finally:
-            for earlier in mixer.earlier:
-                earlier.close()
+            for streamed_earlier in earlier:
+                streamed_earlier.close()
     return mixer.finish()
 
 
@@ -122,8 +117,8 @@ class _Mixer:
         self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
         self.blocks: dict[str, np.ndarray] = {}  # this block's inputs of the streamed buses
         self.streamed: set[str] = set()
-        self.earlier: list[Prefetched] = []  # earlier signals streamed for the updates
         self.keys: dict[str, np.ndarray] = {}
+        self.render = StripRenderer(session, render_plan, self.keys)
         self.notes: list[str] = list(render_plan.notes)
         self.used = {  # what a render without cache renders: heard, or keying a sidechain
             n.name for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources
@@ -135,34 +130,6 @@ class _Mixer:
                     f"{track.name}: stem at {rate} Hz resampled to "
                     f"{self.rate} Hz (soxr, very high quality)"
                 )
-
-    def render_removals(self, pool: ThreadPoolExecutor) -> None:
-        """Start rendering the earlier signals that updated bus sums take out, where no
-        cache entry holds them: streamed where the track can stream, else whole."""
-        removals = [removal for u in self.updates.values() for removal in u.removals]
-        takers = Counter(id(source) for _, source in removals if isinstance(source, Node))
-        renders: dict[int, Prefetched | Rendered] = {}  # one render all its buses share
-        for update in self.updates.values():
-            for index, (edge, source) in enumerate(update.removals):
-                if isinstance(source, Node):
-                    if id(source) not in renders:
-                        renders[id(source)] = self._earlier(source, pool, takers[id(source)])
-                    update.removals[index] = (edge, renders[id(source)])
-
-    def _earlier(self, node: Node, pool: ThreadPoolExecutor, takers: int) -> Prefetched | Rendered:
-        track = node.strip
-        assert isinstance(track, Track)
-        try:
-            info = audio_io.probe(track.stem)
-        except AudioInputError as e:
-            raise self.located(track, e) from e
-        if info.sample_rate != self.rate or not streams(node.chain, BLOCK):
-            return Rendered(pool.submit(self._render_whole, node))
-        where = self.session.where(f"tracks.{node.name}.stem")
-        levels = self.levels(node, info.channels)
-        strip = StreamedTrack(node, info, levels, self.rate, where)
-        self.earlier.append(Prefetched(strip, pool, self.plan.length, BLOCK, takers))
-        return self.earlier[-1]
 
     def bus_input(self, name: str, x: np.ndarray, offset: int) -> np.ndarray:
         """Bus ``name``'s input block at ``offset``: what this render summed into it (``x``),
@@ -296,12 +263,9 @@ class _Mixer:
             return _Streamed(node, cached, None, self.plan.length)
         strip: StreamedTrack | StreamedBus
         if node.is_track:
-            where = self.session.where(f"tracks.{node.name}.stem")
-            info = self.plan.stems[node.name]
-            levels = self.levels(node, info.channels)
-            strip = StreamedTrack(node, info, levels, self.rate, where)
+            strip = self.render.track(node, self.plan.stems[node.name])
         else:
-            strip = StreamedBus(node, self.levels(node, 2))
+            strip = self.render.bus(node)
         return _Streamed(node, strip, self.recording(node), self.plan.length)
 
     def _keys(self, chain: Sequence[PreparedEffect], offset: int) -> list[np.ndarray | None]:
@@ -312,29 +276,13 @@ class _Mixer:
         ]
 
     def render_track(self, node: Node) -> StripOutput:
-        output = self._render_whole(node)
+        output = self.render.whole(node)
         if (recording := self.recording(node)) is not None:
             for offset in range(0, self.plan.length, BLOCK):  # as it is served: in blocks
                 pre = None if output.pre is None else output.pre[:, offset : offset + BLOCK]
                 recording.append(offset, StripOutput(pre, output.post[:, offset : offset + BLOCK]))
             recording.finish()
         return output
-
-    def _render_whole(self, node: Node) -> StripOutput:
-        """A track's whole output, its stem decoded whole."""
-        track = node.strip
-        assert isinstance(track, Track)
-        try:
-            x, _ = audio_io.read_stem(track.stem, self.rate)
-        except AudioInputError as e:
-            raise self.located(track, e) from e
-        clip = Clip(track, x.shape[1], self.rate)
-        placed = memory.zeros((x.shape[0], self.plan.length))
-        begin, end = clip.overlap(0, self.plan.length)
-        at = clip.start + begin
-        placed[:, at : at + end - begin] = x[:, clip.first + begin : clip.first + end]
-        placed[:, at : at + end - begin] *= clip.gains(begin, end)
-        return self._strip(node, placed)
 
     def render_bus(self, node: Node) -> None:
         """Process a bus over its summed input and deliver it, block by block where its chain
@@ -347,7 +295,7 @@ class _Mixer:
         if not streams(node.chain, BLOCK):
             x = run_chain(node.chain, x, self.keys)
             node = Node(node.name, node.strip, (), node.outputs, node.audible)
-        bus = StreamedBus(node, self.levels(node, 2))
+        bus = self.render.bus(node)
         recording = self.recording(node)
         for offset in range(0, self.plan.length, BLOCK):
             block = x[:, offset : offset + BLOCK]
@@ -411,18 +359,6 @@ class _Mixer:
         if name not in buffers:
             buffers[name] = memory.zeros((2, self.plan.length))
         return buffers[name]
-
-    def levels(self, node: Node, channels: int) -> Levels:
-        needs_pre = any(out.tap == "pre" for out in node.outputs)
-        return Levels(node.strip, channels, self.plan.length, self.rate, needs_pre)
-
-    def _strip(self, node: Node, x: np.ndarray) -> StripOutput:
-        x = run_chain(node.chain, x, self.keys)
-        return self.levels(node, x.shape[0]).apply(x, 0)
-
-    def located(self, track: Track, error: AudioInputError) -> AudioInputError:
-        """An error found while decoding, pointed at the session line naming the stem."""
-        return AudioInputError(f"{self.session.where(f'tracks.{track.name}.stem')}: {error}")
 
 
 def _after(
