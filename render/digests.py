@@ -42,18 +42,27 @@ class InputDigests:
             with contextlib.suppress(OSError, ValueError):
                 self.known = json.loads(self.path.read_text(encoding="utf-8"))
         self.changed = False
+        self.this_render: dict[str, str] = {}
 
     def sha256(self, path: Path) -> str:
+        """The file's sha256: as hashed earlier in this render (once a render has hashed a
+        file it keeps that hash, which its cache keys and manifest then share, even though
+        the render's own hard link to a stem changes the stem's ctime), else remembered by
+        its identity, else read."""
+        name = str(path.resolve())
+        if name in self.this_render:
+            return self.this_render[name]
         status = path.stat()
         identity = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
-        name = str(path.resolve())
         remembered = self.known.get(name)
         if remembered is not None and remembered[:4] == identity:
-            return str(remembered[4])
-        digest = file_sha256(path)
-        if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
-            self.known[name] = [*identity, digest]
-            self.changed = True
+            digest = str(remembered[4])
+        else:
+            digest = file_sha256(path)
+            if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
+                self.known[name] = [*identity, digest]
+                self.changed = True
+        self.this_render[name] = digest
         return digest
 
     def learn(self, paths: Iterable[Path]) -> None:
@@ -68,7 +77,7 @@ class InputDigests:
         """Write what was learnt, forgetting files that are gone."""
         if self.path is not None and self.changed:
             self.known = {name: v for name, v in self.known.items() if os.path.exists(name)}
-            with audio_io.atomic_path(self.path, durable=False) as temporary:
+            with audio_io.atomic_path(self.path) as temporary:
                 temporary.write_text(json.dumps(self.known, sort_keys=True), encoding="utf-8")
             self.changed = False
 

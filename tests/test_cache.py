@@ -233,6 +233,18 @@ def test_input_digests_follow_the_file_not_its_mtime(
     assert InputDigests(tmp_path).sha256(stem) == hashlib.sha256(b"two").hexdigest()
 
 
+def test_a_render_reads_each_input_once(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stems are hashed for the cache keys and the manifest takes those hashes, though
+    the render's own hard link to each stem (its recipe) has changed the stem's ctime."""
+    hashed: list[str] = []
+    real = digests_module.file_sha256
+    monkeypatch.setattr(
+        digests_module, "file_sha256", lambda path: hashed.append(path.name) or real(path)
+    )
+    render(session_dir, "out", cached(session_dir))
+    assert sorted(hashed) == sorted(p.name for p in (session_dir / "stems").iterdir())
+
+
 def test_a_file_written_just_now_is_hashed_again(tmp_path: Path) -> None:
     """Within a timestamp tick a second write could look like no change: not remembered."""
     stem = tmp_path / "x.bin"
