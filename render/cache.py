@@ -169,7 +169,7 @@ class Cache:
         self.entries.mkdir(parents=True, exist_ok=True)
         tag = root / "CACHEDIR.TAG"
         if not tag.exists():
-            with audio_io.atomic_path(tag, durable=False) as temporary:
+            with audio_io.atomic_path(tag) as temporary:
                 temporary.write_text(CACHEDIR_TAG, encoding="utf-8")
         audio_io.remove_stale_partials(self.entries)  # left by writers killed outright
 
@@ -213,7 +213,7 @@ class Cache:
         """A writer of entry ``key``: it becomes visible under its name only if the block
         ends after ``finish``; otherwise (an error, an interrupt) its temporary is removed."""
         target = self.path(key)
-        with contextlib.suppress(_Unfinished), audio_io.atomic_path(target, False) as temporary:
+        with contextlib.suppress(_Unfinished), audio_io.atomic_path(target) as temporary:
             with open(temporary, "wb") as file:
                 writer = Writer(file)
                 yield writer

@@ -206,7 +206,7 @@ class Incremental:
             return
         with contextlib.suppress(OSError, OutputError):
             self._record_path.parent.mkdir(exist_ok=True)
-            with audio_io.atomic_path(self._record_path, durable=False) as temporary:
+            with audio_io.atomic_path(self._record_path) as temporary:
                 temporary.write_text(json.dumps(self._stages, sort_keys=True), encoding="utf-8")
         self.cache.evict()
 

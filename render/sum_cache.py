@@ -242,5 +242,5 @@ def _stem_key(sha256: str) -> str:
 def _copy(source: Path, target: Path) -> None:
     """``source`` copied to ``target`` by way of a temporary; a copy that fails is dropped
     (the stem then cannot be taken out of a sum once it is replaced, which only costs time)."""
-    with contextlib.suppress(OSError, OutputError), audio_io.atomic_path(target, False) as part:
+    with contextlib.suppress(OSError, OutputError), audio_io.atomic_path(target) as part:
         shutil.copyfile(source, part)
