@@ -53,7 +53,7 @@ class InputDigests:
         if name in self.this_render:
             return self.this_render[name]
         status = path.stat()
-        identity = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+        identity = _identity(status)
         remembered = self.known.get(name)
         if remembered is not None and remembered[:4] == identity:
             digest = str(remembered[4])
@@ -64,6 +64,21 @@ class InputDigests:
                 self.changed = True
         self.this_render[name] = digest
         return digest
+
+    def linked(self, path: Path, before: os.stat_result) -> None:
+        """``path`` (``before`` its status) was just given a hard link: only its ctime and
+        link count changed, so a remembered hash carries over to its new identity (the
+        next render would read the whole file again otherwise). A write in between would
+        have moved its mtime or size, and then nothing carries over."""
+        name = str(path.resolve())
+        remembered = self.known.get(name)
+        if remembered is None or remembered[:4] != _identity(before):
+            return
+        with contextlib.suppress(OSError):
+            after = _identity(path.stat())
+            if after[:2] + after[3:] == remembered[:2] + remembered[3:4]:
+                self.known[name] = [*after, remembered[4]]
+                self.changed = True
 
     def learn(self, paths: Iterable[Path]) -> None:
         """Hash the files of ``paths`` not remembered yet, ``LEARNING_THREADS`` at a time:
@@ -80,6 +95,11 @@ class InputDigests:
             with audio_io.atomic_path(self.path) as temporary:
                 temporary.write_text(json.dumps(self.known, sort_keys=True), encoding="utf-8")
             self.changed = False
+
+
+def _identity(status: os.stat_result) -> list[int]:
+    """What tells a file changed, short of reading it: size, mtime, ctime, inode."""
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
 
 
 def file_sha256(path: Path) -> str:

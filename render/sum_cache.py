@@ -155,12 +155,15 @@ class Recipes:
             self.cache.store(recipe_key, (track, sha256))
         kept = self.cache.path(_stem_key(sha256))
         if not kept.exists():
+            before = track.stem.stat()
             try:
                 os.link(track.stem, kept)
             except FileExistsError:
                 pass  # another render kept it first
             except OSError:
                 self._copies.submit(_copy, track.stem, kept)
+            else:
+                self.digests.linked(track.stem, before)
 
     def node(self, stage_key: str, name: str, edges: list[Edge]) -> Node | None:
         """The node that renders track ``name`` as it was for ``stage_key``, feeding ``edges``;
