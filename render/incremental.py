@@ -120,8 +120,8 @@ class Incremental:
         rate = self.session.sample_rate
         cacheable = {n.name for n in plan.nodes if worth_caching(n, plan, rate)}
         sums = self.keys.input_sums(plan, stages)
-        for stage in sums.values():
-            self._stages[stage.name] = stage.ingredients
+        for stage in sums.values():  # the sums the cache holds: a mix it serves touches none
+            self._stages[stage.name] = self._before.get(stage.name, stage.ingredients)
 
         def from_strips() -> Mix:
             assert self.cache is not None
@@ -140,8 +140,9 @@ class Incremental:
                 taken = [edge[0] for edge, _ in update.removals]
                 how = f"updated for {', '.join(taken)}" if taken else "unchanged"
                 self.account.reused.append(f"input of buses.{bus} ({how})")
-            for bus in strips.kept_earlier:  # the next render updates the cached sum again
-                self._stages[sums[bus].name] = self._before[sums[bus].name]
+            for bus, stage in sums.items():  # kept earlier: the next render updates it again
+                if bus not in strips.kept_earlier:
+                    self._stages[stage.name] = stage.ingredients
             for name in strips.rendered:
                 self._ran(stages[name], cached=name in cacheable)
             return made

@@ -119,11 +119,11 @@ class StripCache:
         its strip's entry or rendered again from its recipe, once for all the buses that
         take it out (else the bus is summed afresh).
 
-        A sum updated for one strip's inputs is not written back: taking that strip out of
-        the earlier sum again on the next render costs less than writing the whole sum (138
-        MB for 3 minutes of stereo), and the strip being tuned is most often the one changed
-        next. A sum that takes out more than one strip is written back, so that later
-        updates stay small."""
+        A sum updated for one strip only (its inputs taken out and added again) is not
+        written back: taking that strip out of the earlier sum again on the next render
+        costs less than writing the whole sum (138 MB for 3 minutes of stereo), and the
+        strip being tuned is most often the one changed next. A sum updated for more strips
+        is written back, so that later updates stay small."""
         for entry in self._opened:
             entry.close()
         self._opened, self.updates = [], {}
@@ -146,7 +146,7 @@ class StripCache:
                 self.recorded.add(bus)
                 continue
             self.updates[bus] = Update(update.entry, update.added, removals)  # type: ignore[arg-type]
-            if len({edge[0] for edge, _ in removals}) == 1:
+            if len({edge[0] for edge, _ in removals} | {edge[0] for edge in update.added}) == 1:
                 self.recorded.discard(bus)
                 self.kept_earlier.add(bus)
 

@@ -511,12 +511,19 @@ def test_a_sum_updated_for_one_strip_is_kept_as_it_was(
     for highpass in ("90 Hz", "120 Hz"):
         assert "input of buses.verb (updated for one)" in render_with("40 Hz", highpass)
         assert verb_sum() == first
+        assert "mix" in render_with("40 Hz", highpass)  # unchanged: the kept sum stays named
+        assert verb_sum() == first
     text = text.replace("40 Hz", "120 Hz")
     assert "input of buses.verb (updated for one, two)" in render_with("L40", "L30")
     written = verb_sum()
     assert written != first
     assert "input of buses.verb (updated for two)" in render_with("L40", "L20")
     assert verb_sum() == written
+    text = text.replace("L40", "L20").replace(  # a changed input and a new one: written back
+        "buses:", "  seven: {stem: six.wav, out: group, sends: {verb: -3 dB}}\nbuses:"
+    )
+    assert "input of buses.verb (updated for two)" in render_with("L20", "L10")
+    assert verb_sum() not in (first, written)
 
 
 def test_a_stem_replaced_by_a_new_file_updates_the_sum_one_overwritten_does_not(
