@@ -139,9 +139,9 @@ class Incremental:
             for bus, update in strips.updates.items():
                 taken = [edge[0] for edge, _ in update.removals]
                 how = f"updated for {', '.join(taken)}" if taken else "unchanged"
-                self.account.reused.append(f"input of buses.{bus} ({how})")
-            for bus, stage in sums.items():  # kept earlier: the next render updates it again
-                if bus not in strips.kept_earlier:
+                self.account.reused.append(f"{sums[bus].name} ({how})")
+            for stage in sums.values():  # else the cache keeps the earlier sum, or none
+                if self.cache.has(stage.key):
                     self._stages[stage.name] = stage.ingredients
             for name in strips.rendered:
                 self._ran(stages[name], cached=name in cacheable)

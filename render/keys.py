@@ -98,20 +98,20 @@ class Keys:
         return stages, mix
 
     def input_sums(self, plan: RenderPlan, stages: Mapping[str, Stage]) -> dict[str, Stage]:
-        """Each bus's summed input before its own inserts and fader: its inputs' stages, taps
-        and levels only (so a change to the bus itself keeps its input sum)."""
+        """Each bus's summed input before its own inserts and fader, and the mix bus's: its
+        inputs' stages, taps and levels only (so a change to the bus itself keeps its input
+        sum)."""
         song = self._song(plan.length)
+        names = {node.name: f"input of buses.{node.name}" for node in plan.nodes}
+        names[MIX_BUS] = "input of the mix"
         sums = {}
-        for node in plan.nodes:
-            if node.is_track:
+        for bus, name in names.items():
+            if bus in stages and stages[bus].name.startswith("tracks."):
                 continue
-            inputs = [
-                [stages[name].name, tap, level] for name, tap, level in _inputs(plan, node.name)
-            ]
-            upstream = self._keys(stages, (name for name, *_ in _inputs(plan, node.name)))
-            sums[node.name] = self._stage(
-                f"input of buses.{node.name}", song, {"inputs": inputs}, {}, upstream
-            )
+            summed = _inputs(plan, bus)
+            inputs = [[stages[strip].name, tap, level] for strip, tap, level in summed]
+            upstream = self._keys(stages, (strip for strip, *_ in summed))
+            sums[bus] = self._stage(name, song, {"inputs": inputs}, {}, upstream)
         return sums
 
     def master(self, mix: Stage) -> Stage:

@@ -90,6 +90,7 @@ def render_mix(
             while pending:
                 done, future = pending.popleft()
                 mixer.deliver(done, future.result(), 0)
+            mixer.mix_input()
         except BaseException:
             for _, future in pending:
                 future.cancel()
@@ -328,6 +329,13 @@ class _Mixer:
             else:
                 bus = self._buffer(self.buses, out.target)[:, offset : offset + n]
             accumulate(bus, signal, db_to_gain(out.level_db))
+
+    def mix_input(self) -> None:
+        """The mix bus's input: what was summed into it, plus its updated cached sum where
+        it has one (in place, block by block); recorded where its sum is cached."""
+        mix = self._buffer(self.buses, MIX_BUS)
+        for offset in range(0, self.plan.length, BLOCK):
+            self.bus_input(MIX_BUS, mix[:, offset : offset + BLOCK], offset)
 
     def finish(self) -> Mix:
         """The mix bus: its chain and gain, block by block in place where the chain streams,

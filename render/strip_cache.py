@@ -93,14 +93,15 @@ class StripCache:
         self.sums, self.recipes = sums or {}, recipes
         self.entries: dict[str, Entry] = {}
         self.updates: dict[str, Update] = {}
-        self.kept_earlier: set[str] = set()
-        """Buses whose updated sum is not written back: the cache keeps the earlier one."""
         self._opened: list[Entry] = []  # the entries of the updates, closed on exit
         present = {name for name in cacheable if cache.has(stages[name].key)}
+        # Earlier signals come from recipes (tracks) or entries (cached strips).
+        self._removable = cacheable | {node.name for node in plan.nodes if node.is_track}
         while True:  # open what the mix needs; a damaged entry is rendered (and so its inputs)
             self._plan_updates(present, before or {})
             only = {bus: {edge[0] for edge in u.added} for bus, u in self.updates.items()}
             self.needed = needed_strips(plan, present, only)
+            self.updates = {bus: u for bus, u in self.updates.items() if bus in self.needed}
             damaged = set()
             for name in sorted(self.needed & present - set(self.entries)):
                 entry = cache.open(stages[name].key, lazy=True)
@@ -127,7 +128,9 @@ class StripCache:
         for entry in self._opened:
             entry.close()
         self._opened, self.updates = [], {}
-        planned, self.recorded = plan_updates(self.cache, self.sums, before, present)
+        planned, self.recorded = plan_updates(
+            self.cache, self.sums, before, present, self._removable
+        )
         sources: dict[str, Source | Node | None] = {}
         for update in planned.values():
             self._opened.append(update.entry)
@@ -139,7 +142,6 @@ class StripCache:
                         edge[0],
                         [e for u in planned.values() for e, _, k in u.removed if k == key],
                     )
-        self.kept_earlier = set()
         for bus, update in planned.items():
             removals = [(edge, sources[key]) for edge, _, key in update.removed]
             if not all(source is not None for _, source in removals):
@@ -148,7 +150,6 @@ class StripCache:
             self.updates[bus] = Update(update.entry, update.added, removals)  # type: ignore[arg-type]
             if len({edge[0] for edge, _ in removals} | {edge[0] for edge in update.added}) == 1:
                 self.recorded.discard(bus)
-                self.kept_earlier.add(bus)
 
     def _earlier(
         self, stage_name: str, key: str, name: str, edges: list[Edge]

@@ -195,15 +195,23 @@ class Recipes:
 
 
 def plan_updates(
-    cache: Cache, sums: Mapping[str, Stage], before: Mapping[str, Ingredients], skip: set[str]
+    cache: Cache,
+    sums: Mapping[str, Stage],
+    before: Mapping[str, Ingredients],
+    skip: set[str],
+    removable: set[str],
 ) -> tuple[dict[str, Planned], set[str]]:
     """The buses of ``sums`` (but ``skip``) whose input can be made from a cached sum: the
     very sum, or an earlier one of the same song and engine from which at most a third of
-    the inputs changed. Also the buses whose sums are worth recording (those not cached)."""
+    the inputs changed. Also the buses whose sums are worth recording (those not cached):
+    those with an input among the strips whose earlier signals can be ``removable``, as
+    only those can ever be taken out of a sum."""
     updates, recorded = {}, set()
     for bus, stage in sums.items():
         now = _edges(stage.ingredients)
         if bus in skip or sum(now.values()) < MIN_INPUTS:
+            continue
+        if not any(edge[0] in removable for edge in now):
             continue
         entry = cache.open(stage.key, lazy=True)
         if entry is not None:  # the very sum: no input is summed

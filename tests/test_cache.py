@@ -526,6 +526,61 @@ def test_a_sum_updated_for_one_strip_is_kept_as_it_was(
     assert verb_sum() not in (first, written)
 
 
+def test_the_mix_bus_keeps_its_input_sum_too(sends_dir: Path) -> None:
+    """Tracks straight to the mix: one changed track updates the mix's cached input, so the
+    others are not rendered; a change to the mix bus's own chain renders no strip at all.
+    Every byte equals a render without the cache."""
+    text = (sends_dir / "session.yaml").read_text()
+    text = text.replace("out: group, ", "").replace("    out: group\n", "")
+    text = text.split("buses:")[0].replace("sends: {verb: -12 dB}, ", "")
+    for level in ("-9", "-15", "-6"):
+        text = text.replace(f", sends: {{verb: {level} dB}}", "")
+        text = text.replace(f"    sends: {{verb: {level} dB}}\n", "")
+    text += "mix: {inserts: [{compressor: {threshold: -20 dB, ratio: 2}}]}\n"
+    (sends_dir / "session.yaml").write_text(text)
+    render(sends_dir, "out", cached(sends_dir))
+
+    (sends_dir / "session.yaml").write_text(text.replace("40 Hz", "90 Hz"))
+    result = render(sends_dir, "out", cached(sends_dir))
+    assert "input of the mix (updated for one)" in result.account.reused
+    assert (
+        set(dict(result.account.rendered)) & {"tracks.two", "tracks.three", "tracks.four"} == set()
+    )
+    assert hashes(sends_dir / "out") == cold(sends_dir)
+
+    (sends_dir / "session.yaml").write_text(text.replace("ratio: 2", "ratio: 3"))
+    result = render(sends_dir, "out", cached(sends_dir))
+    assert "input of the mix (unchanged)" in result.account.reused
+    assert not any(name.startswith("tracks.") for name in dict(result.account.rendered))
+    assert hashes(sends_dir / "out") == cold(sends_dir)
+
+
+def test_a_mix_bus_change_renders_no_strip_and_names_no_unused_sum(sends_dir: Path) -> None:
+    """Tracks straight to the mix, each sending to a reverb: after one track's change (the
+    reverb's sum kept as it was), a change to the mix bus's chain renders only the mix from
+    its cached input, and the reverb's sum, not needed, is neither opened nor named."""
+    text = (sends_dir / "session.yaml").read_text()
+    text = text.replace("out: group, ", "").replace("    out: group\n", "")
+    text = text.replace("  group: {inserts: [{compressor: {threshold: -18 dB, ratio: 2}}]}\n", "")
+    text += "mix: {inserts: [{compressor: {threshold: -20 dB, ratio: 2}}]}\n"
+    (sends_dir / "session.yaml").write_text(text)
+    render(sends_dir, "out", cached(sends_dir))
+    text = text.replace("40 Hz", "90 Hz")
+    (sends_dir / "session.yaml").write_text(text)
+    assert (
+        "input of buses.verb (updated for one)"
+        in render(sends_dir, "out", cached(sends_dir)).account.reused
+    )
+
+    (sends_dir / "session.yaml").write_text(text.replace("ratio: 2", "ratio: 3"))
+    result = render(sends_dir, "out", cached(sends_dir))
+    assert [name for name in result.account.reused if name.startswith("input")] == [
+        "input of the mix (unchanged)"
+    ]
+    assert [name for name, _ in result.account.rendered][:1] == ["mix"]
+    assert hashes(sends_dir / "out") == cold(sends_dir)
+
+
 def test_a_stem_replaced_by_a_new_file_updates_the_sum_one_overwritten_does_not(
     sends_dir: Path, rng: np.random.Generator
 ) -> None:
