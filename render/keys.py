@@ -102,12 +102,10 @@ class Keys:
         inputs' stages, taps and levels only (so a change to the bus itself keeps its input
         sum)."""
         song = self._song(plan.length)
-        names = {node.name: f"input of buses.{node.name}" for node in plan.nodes}
+        names = {n.name: f"input of buses.{n.name}" for n in plan.nodes if not n.is_track}
         names[MIX_BUS] = "input of the mix"
         sums = {}
         for bus, name in names.items():
-            if bus in stages and stages[bus].name.startswith("tracks."):
-                continue
             summed = _inputs(plan, bus)
             inputs = [[stages[strip].name, tap, level] for strip, tap, level in summed]
             upstream = self._keys(stages, (strip for strip, *_ in summed))
