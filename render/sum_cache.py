@@ -8,8 +8,8 @@ sum. An earlier signal comes from that strip's cache entry (buses, heavy tracks)
 rendered again from the recipe kept for each track (its settings, and its stem by content:
 the stem file while it still holds those bytes, else the hard link or copy the cache keeps).
 
-A bus is updated only where that is cheaper than summing afresh: at least ``MIN_INPUTS``
-inputs, of which at most a third changed.
+The mix bus keeps its input sum like any bus. A bus is updated only where that is cheaper
+than summing afresh: at least ``MIN_INPUTS`` inputs, of which at most a third changed.
 """
 
 from __future__ import annotations
