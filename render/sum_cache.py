@@ -100,9 +100,10 @@ class Rendered:
 
 
 class Prefetched:
-    """An earlier output of a track rendered again block by block on the workers, one block
-    ahead of the buses that take it out (``takers``: how many sources of updates it is);
-    each block is kept until all of them have taken it."""
+    """An earlier output of a track rendered again block by block on the workers, each block
+    queuing the next when it is done, so it runs ahead of the buses that take it out
+    (``takers``: how many sources of updates it is) wherever the workers have time; each
+    block is kept until all of them have taken it."""
 
     def __init__(
         self, strip: StreamedTrack, pool: ThreadPoolExecutor, length: int, block: int, takers: int
@@ -111,28 +112,34 @@ class Prefetched:
         self.takers = takers
         self.pending: dict[int, Future[StripOutput]] = {}
         self.kept: dict[int, tuple[StripOutput, int]] = {}  # block, takers still to take it
-        self._submit(0)
+        self.closed = False
+        self._queue(0)
 
     def block(self, offset: int, n: int) -> StripOutput:
-        if offset in self.pending:
+        if offset in self.pending:  # queued by the block before, before that one was done
             self.kept[offset] = (self.pending.pop(offset).result(), self.takers)
-            self._submit(offset + n)
         output, left = self.kept.pop(offset)
         if left > 1:
             self.kept[offset] = (output, left - 1)
         return output
 
     def close(self) -> None:
-        """Stop rendering (after an error) and close the stem."""
-        for future in self.pending.values():
+        """Stop rendering (after an error, or blocks no bus took) and close the stem."""
+        self.closed = True
+        for future in list(self.pending.values()):
             future.cancel()
-        wait(self.pending.values())  # a block still running may be reading the stem
+        wait(list(self.pending.values()))  # a block still running may be reading the stem
         self.strip.close()
 
-    def _submit(self, offset: int) -> None:
-        if offset < self.length:
-            n = min(self.size, self.length - offset)
-            self.pending[offset] = self.pool.submit(self.strip.block, offset, n)
+    def _queue(self, offset: int) -> None:
+        if offset < self.length and not self.closed:
+            self.pending[offset] = self.pool.submit(self._render, offset)
+
+    def _render(self, offset: int) -> StripOutput:
+        n = min(self.size, self.length - offset)
+        output = self.strip.block(offset, n)
+        self._queue(offset + n)
+        return output
 
 
 class Recipes:
