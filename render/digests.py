@@ -27,6 +27,7 @@ again within the same timestamp tick and look unchanged (git's "racy clean" prob
 
 
 LEARNING_THREADS = 2
+"""Files hashed at once when a render learns its inputs: hashing is bound by one core each."""
 
 
 class InputDigests:

@@ -39,6 +39,7 @@ from render.streamed import StreamedBus, StreamedTrack
 from render.strip import StripOutput
 from render.strip_cache import CachedStrip, Recording, StripCache
 from render.strip_render import BLOCK, StripRenderer
+from render.sum_cache import Prefetched
 
 SILENCE = 2.0**-25
 """Below a quarter of a 24-bit step: where ringing tails count as silent for the mix length."""
@@ -71,8 +72,9 @@ def render_mix(
     streamed = [n for n in mixer.streamed_nodes(used) if n.name in mixer.needed]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending: deque[tuple[Node, Future[StripOutput]]] = deque()
+        earlier: list[Prefetched] = []  # the earlier signals streamed for updated sums
         try:
-            earlier = mixer.render.removals(mixer.updates, pool)
+            mixer.render.removals(mixer.updates, pool, earlier)
             mixer.stream(streamed, pool)
             for node in used:
                 if node.name in mixer.streamed or node.name not in mixer.needed:

@@ -61,10 +61,13 @@ class StripRenderer:
     def bus(self, node: Node) -> StreamedBus:
         return StreamedBus(node, self.levels(node, 2))
 
-    def removals(self, updates: dict[str, Update], pool: ThreadPoolExecutor) -> list[Prefetched]:
+    def removals(
+        self, updates: dict[str, Update], pool: ThreadPoolExecutor, streamed: list[Prefetched]
+    ) -> None:
         """Start rendering on ``pool`` the earlier signals that ``updates`` take out where no
         cache entry holds them (each once, for all the buses taking it out): block by block
-        where the track can stream, else whole. Returns the streamed ones, to be closed."""
+        where the track can stream (added to ``streamed`` as they start, for the caller to
+        close), else whole."""
         removals = [removal for update in updates.values() for removal in update.removals]
         takers = Counter(id(source) for _, source in removals if isinstance(source, Node))
         renders: dict[int, Prefetched | Rendered] = {}
@@ -72,9 +75,11 @@ class StripRenderer:
             for index, (edge, source) in enumerate(update.removals):
                 if isinstance(source, Node):
                     if id(source) not in renders:
-                        renders[id(source)] = self._earlier(source, pool, takers[id(source)])
+                        render = self._earlier(source, pool, takers[id(source)])
+                        if isinstance(render, Prefetched):
+                            streamed.append(render)
+                        renders[id(source)] = render
                     update.removals[index] = (edge, renders[id(source)])
-        return [render for render in renders.values() if isinstance(render, Prefetched)]
 
     def _earlier(self, node: Node, pool: ThreadPoolExecutor, takers: int) -> Prefetched | Rendered:
         track = node.strip
