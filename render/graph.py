@@ -141,11 +141,21 @@ def needed_strips(
     return needed
 
 
+def input_edges(render_plan: RenderPlan, target: str) -> list[tuple[str, str, float]]:
+    """What is summed into ``target``, in summing order: (strip, tap, level in dB) of each
+    audible strip output routed there."""
+    return [
+        (node.name, out.tap, out.level_db)
+        for node in render_plan.nodes
+        if node.audible
+        for out in node.outputs
+        if out.target == target
+    ]
+
+
 def input_count(render_plan: RenderPlan, target: str) -> int:
     """How many audible strip outputs are summed into ``target``."""
-    return sum(
-        out.target == target for node in render_plan.nodes if node.audible for out in node.outputs
-    )
+    return len(input_edges(render_plan, target))
 
 
 def _outputs(strip: Track | Bus) -> tuple[Output, ...]:

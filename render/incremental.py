@@ -119,7 +119,10 @@ class Incremental:
 
         rate = self.session.sample_rate
         cacheable = {n.name for n in plan.nodes if worth_caching(n, plan, rate)}
-        sums = self.keys.input_sums(plan, stages)
+        # A sum covers the inputs whose earlier signals can be taken out: recipes (tracks)
+        # or entries (cached strips); the others are summed afresh on every render.
+        covered = cacheable | {node.name for node in plan.nodes if node.is_track}
+        sums = self.keys.input_sums(plan, stages, covered)
         for stage in sums.values():  # the sums the cache holds: a mix it serves touches none
             self._stages[stage.name] = self._before.get(stage.name, stage.ingredients)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from render.digests import InputDigests
 from render.engine import code_sha256, renderer
-from render.graph import RenderPlan
+from render.graph import RenderPlan, input_edges
 from render.session.model import MIX_BUS, Effect, Reverb, Session, Track
 from render.session.normalise import normalised, relative
 
@@ -97,16 +97,19 @@ class Keys:
         )
         return stages, mix
 
-    def input_sums(self, plan: RenderPlan, stages: Mapping[str, Stage]) -> dict[str, Stage]:
-        """Each bus's summed input before its own inserts and fader, and the mix bus's: its
-        inputs' stages, taps and levels only (so a change to the bus itself keeps its input
-        sum)."""
+    def input_sums(
+        self, plan: RenderPlan, stages: Mapping[str, Stage], covered: set[str]
+    ) -> dict[str, Stage]:
+        """Each bus's summed input before its own inserts and fader, and the mix bus's, over
+        the inputs from ``covered`` strips (those whose earlier signals can be taken out
+        again): their stages, taps and levels only (so a change to the bus itself keeps its
+        input sum)."""
         song = self._song(plan.length)
         names = {n.name: f"input of buses.{n.name}" for n in plan.nodes if not n.is_track}
         names[MIX_BUS] = "input of the mix"
         sums = {}
         for bus, name in names.items():
-            summed = _inputs(plan, bus)
+            summed = [edge for edge in _inputs(plan, bus) if edge[0] in covered]
             inputs = [[stages[strip].name, tap, level] for strip, tap, level in summed]
             upstream = self._keys(stages, (strip for strip, *_ in summed))
             sums[bus] = self._stage(name, song, {"inputs": inputs}, {}, upstream)
@@ -181,15 +184,8 @@ def _sidechains(chain: Iterable[Any]) -> list[str]:
 
 
 def _inputs(plan: RenderPlan, target: str) -> list[list[Any]]:
-    """What is summed into ``target``, in summing order: [strip, tap, level] of each audible
-    strip routed there."""
-    return [
-        [node.name, out.tap, out.level_db]
-        for node in plan.nodes
-        if node.audible
-        for out in node.outputs
-        if out.target == target
-    ]
+    """``graph.input_edges`` as JSON lists: [strip, tap, level]."""
+    return [list(edge) for edge in input_edges(plan, target)]
 
 
 def why(stage: Stage, before: Ingredients | None) -> str:

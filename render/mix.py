@@ -119,6 +119,10 @@ class _Mixer:
         self.sum_writers: dict[str, Writer | None] = {}
         self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
         self.blocks: dict[str, np.ndarray] = {}  # this block's inputs of the streamed buses
+        self.recorded = strips.recorded if strips else set()  # buses whose sums are recorded
+        self.covered = strips.covered if strips else {}  # the inputs each of their sums holds
+        self.apart: dict[str, np.ndarray] = {}  # whole-song inputs they do not cover
+        self.apart_blocks: dict[str, np.ndarray] = {}  # this block's, of streamed buses
         self.streamed: set[str] = set()
         self.keys: dict[str, np.ndarray] = {}
         self.render = StripRenderer(session, render_plan, self.keys)
@@ -134,9 +138,12 @@ class _Mixer:
                     f"{self.rate} Hz (soxr, very high quality)"
                 )
 
-    def bus_input(self, name: str, x: np.ndarray, offset: int) -> np.ndarray:
+    def bus_input(
+        self, name: str, x: np.ndarray, offset: int, apart: np.ndarray | None
+    ) -> np.ndarray:
         """Bus ``name``'s input block at ``offset``: what this render summed into it (``x``),
-        plus its updated cached sum where it has one; recorded where its sum is cached."""
+        plus its updated cached sum where it has one, recorded where its sum is cached;
+        then plus the inputs summed ``apart``, which the recorded sum does not cover."""
         update = self.updates.get(name)
         if update is not None:
             x += update.block(offset, x.shape[1])  # exact: both are sums on the same grid
@@ -147,6 +154,8 @@ class _Mixer:
             writer.append(offset, x)
             if offset + x.shape[1] == self.plan.length:
                 writer.finish()
+        if apart is not None:
+            x += apart  # exact, as above
         return x
 
     def served(self, node: Node) -> CachedStrip | None:
@@ -233,7 +242,8 @@ class _Mixer:
                     x = self.blocks.pop(bus.node.name, None)
                     if x is None:
                         x = np.zeros((2, self._block_length(offset)))
-                    x = self.bus_input(bus.node.name, x, offset)
+                    apart = self.apart_blocks.pop(bus.node.name, None)
+                    x = self.bus_input(bus.node.name, x, offset, apart)
                     keys = self._keys(bus.node.chain, offset)
                     before = last[bus.node.name]
                     arguments = (offset, x, keys) if bus.takes_input else (offset, x.shape[1])
@@ -290,11 +300,7 @@ class _Mixer:
     def render_bus(self, node: Node) -> None:
         """Process a bus over its summed input and deliver it, block by block where its chain
         streams (whole otherwise), so no new whole-song array is made for its output."""
-        x = self.buses.pop(node.name, None)
-        if x is None:
-            x = memory.zeros((2, self.plan.length))
-        for offset in range(0, self.plan.length, BLOCK):
-            self.bus_input(node.name, x[:, offset : offset + BLOCK], offset)
+        x = self._whole_input(node.name)
         if not streams(node.chain, BLOCK):
             x = run_chain(node.chain, x, self.keys)
             node = Node(node.name, node.strip, (), node.outputs, node.audible)
@@ -319,25 +325,36 @@ class _Mixer:
         for out in node.outputs:
             if out.target not in self.needed or out.target in self.cached:
                 continue  # its output is cached: what feeds it need not be summed
+            edge = (node.name, out.tap, out.level_db)
             update = self.updates.get(out.target)
-            if update is not None and (node.name, out.tap, out.level_db) not in update.added:
+            if update is not None and edge in update.kept:
                 continue  # in the bus's cached sum already
             signal = output.pre if out.tap == "pre" else output.post
             assert signal is not None
+            # An input the bus's recorded sum does not cover is summed apart, added after.
+            apart = out.target in self.recorded and edge not in self.covered[out.target]
+            blocks, buses = (self.apart_blocks, self.apart) if apart else (self.blocks, self.buses)
             if out.target in self.streamed:
-                bus = self.blocks.get(out.target)
+                bus = blocks.get(out.target)
                 if bus is None:
-                    bus = self.blocks[out.target] = np.zeros((2, n))
+                    bus = blocks[out.target] = np.zeros((2, n))
             else:
-                bus = self._buffer(self.buses, out.target)[:, offset : offset + n]
+                bus = self._buffer(buses, out.target)[:, offset : offset + n]
             accumulate(bus, signal, db_to_gain(out.level_db))
 
     def mix_input(self) -> None:
-        """The mix bus's input: what was summed into it, plus its updated cached sum where
-        it has one (in place, block by block); recorded where its sum is cached."""
-        mix = self._buffer(self.buses, MIX_BUS)
+        """The mix bus's whole input (``bus_input``), before the pool that renders the
+        earlier signals its cached sum may take out is shut."""
+        self.buses[MIX_BUS] = self._whole_input(MIX_BUS)
+
+    def _whole_input(self, name: str) -> np.ndarray:
+        """A bus's whole-song input: ``bus_input`` block by block, in place."""
+        x = self._buffer(self.buses, name)
+        apart = self.apart.pop(name, None)
         for offset in range(0, self.plan.length, BLOCK):
-            self.bus_input(MIX_BUS, mix[:, offset : offset + BLOCK], offset)
+            block = None if apart is None else apart[:, offset : offset + BLOCK]
+            self.bus_input(name, x[:, offset : offset + BLOCK], offset, block)
+        return self.buses.pop(name)
 
     def finish(self) -> Mix:
         """The mix bus: its chain and gain, block by block in place where the chain streams,

@@ -17,11 +17,19 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from render.cache import Cache, Entry, Writer
-from render.graph import Node, RenderPlan, input_count, needed_strips
+from render.graph import Node, RenderPlan, input_count, input_edges, needed_strips
 from render.keys import Ingredients, Stage
 from render.session.model import Delay, Eq, Multiband, Reverb, Saturation, Track
 from render.strip import StripOutput
-from render.sum_cache import MIN_INPUTS, Edge, Recipes, Source, Update, plan_updates
+from render.sum_cache import (
+    MIN_INPUTS,
+    Edge,
+    Recipes,
+    Source,
+    Update,
+    covered_edges,
+    plan_updates,
+)
 
 HEAVY = (Reverb, Delay, Saturation, Multiband)
 """Inserts that cost more than reading their output back (measured per 3 minutes of stereo:
@@ -95,11 +103,13 @@ class StripCache:
         self.updates: dict[str, Update] = {}
         self._opened: list[Entry] = []  # the entries of the updates, closed on exit
         present = {name for name in cacheable if cache.has(stages[name].key)}
-        # Earlier signals come from recipes (tracks) or entries (cached strips).
-        self._removable = cacheable | {node.name for node in plan.nodes if node.is_track}
+        self.covered = {bus: covered_edges(stage) for bus, stage in self.sums.items()}
         while True:  # open what the mix needs; a damaged entry is rendered (and so its inputs)
             self._plan_updates(present, before or {})
-            only = {bus: {edge[0] for edge in u.added} for bus, u in self.updates.items()}
+            only = {  # what feeds a bus besides what its cached sum holds
+                bus: {edge[0] for edge in input_edges(plan, bus) if edge not in u.kept}
+                for bus, u in self.updates.items()
+            }
             self.needed = needed_strips(plan, present, only)
             self.updates = {bus: u for bus, u in self.updates.items() if bus in self.needed}
             damaged = set()
@@ -128,9 +138,7 @@ class StripCache:
         for entry in self._opened:
             entry.close()
         self._opened, self.updates = [], {}
-        planned, self.recorded = plan_updates(
-            self.cache, self.sums, before, present, self._removable
-        )
+        planned, self.recorded = plan_updates(self.cache, self.sums, before, present)
         sources: dict[str, Source | Node | None] = {}
         for update in planned.values():
             self._opened.append(update.entry)
@@ -147,7 +155,7 @@ class StripCache:
             if not all(source is not None for _, source in removals):
                 self.recorded.add(bus)
                 continue
-            self.updates[bus] = Update(update.entry, update.added, removals)  # type: ignore[arg-type]
+            self.updates[bus] = Update(update.entry, update.added, update.kept, removals)  # type: ignore[arg-type]
             if len({edge[0] for edge, _ in removals} | {edge[0] for edge in update.added}) == 1:
                 self.recorded.discard(bus)
 

@@ -8,8 +8,10 @@ sum. An earlier signal comes from that strip's cache entry (buses, heavy tracks)
 rendered again from the recipe kept for each track (its settings, and its stem by content:
 the stem file while it still holds those bytes, else the hard link or copy the cache keeps).
 
-The mix bus keeps its input sum like any bus. A bus is updated only where that is cheaper
-than summing afresh: at least ``MIN_INPUTS`` inputs, of which at most a third changed.
+The mix bus keeps its input sum like any bus. A sum covers only the inputs whose earlier
+signals can be had (tracks, cached strips); the others, buses whose outputs are not cached,
+are summed afresh beside it on every render. A bus is updated only where that is cheaper than
+summing afresh: at least ``MIN_INPUTS`` covered inputs, of which at most a third changed.
 """
 
 from __future__ import annotations
@@ -56,12 +58,17 @@ class Source(Protocol):
 class Update:
     """A bus's input made from its cached earlier sum: that sum minus the signals of the
     inputs taken out (``removals``: their sources, or the nodes that render them again, which
-    the mixer replaces by their renders); the mixer sums the ``added`` inputs into it."""
+    the mixer replaces by their renders); the sum holds the ``kept`` inputs still, and the
+    mixer sums every other input into it (the ``added`` ones, and those no sum covers)."""
 
     def __init__(
-        self, entry: Entry, added: frozenset[Edge], removals: list[tuple[Edge, Source | Node]]
+        self,
+        entry: Entry,
+        added: frozenset[Edge],
+        kept: frozenset[Edge],
+        removals: list[tuple[Edge, Source | Node]],
     ) -> None:
-        self.entry, self.added, self.removals = entry, added, removals
+        self.entry, self.added, self.kept, self.removals = entry, added, kept, removals
 
     def block(self, offset: int, n: int) -> np.ndarray:
         """The earlier sum's block at ``offset`` with the removed inputs taken out (exactly:
@@ -79,11 +86,12 @@ class Update:
 @dataclass(frozen=True)
 class Planned:
     """An update found possible from the stages alone: the earlier sum's entry, the edges
-    to sum in, and the edges to take out with the stage name and key of their strip's
-    earlier signal."""
+    to sum in, the edges it holds that stay, and the edges to take out with the stage name
+    and key of their strip's earlier signal."""
 
     entry: Entry
     added: frozenset[Edge]
+    kept: frozenset[Edge]
     removed: list[tuple[Edge, str, str]]
 
 
@@ -202,27 +210,19 @@ class Recipes:
 
 
 def plan_updates(
-    cache: Cache,
-    sums: Mapping[str, Stage],
-    before: Mapping[str, Ingredients],
-    skip: set[str],
-    removable: set[str],
+    cache: Cache, sums: Mapping[str, Stage], before: Mapping[str, Ingredients], skip: set[str]
 ) -> tuple[dict[str, Planned], set[str]]:
     """The buses of ``sums`` (but ``skip``) whose input can be made from a cached sum: the
     very sum, or an earlier one of the same song and engine from which at most a third of
-    the inputs changed. Also the buses whose sums are worth recording (those not cached):
-    those with an input among the strips whose earlier signals can be ``removable``, as
-    only those can ever be taken out of a sum."""
+    the inputs changed. Also the buses whose sums are worth recording (those not cached)."""
     updates, recorded = {}, set()
     for bus, stage in sums.items():
         now = _edges(stage.ingredients)
         if bus in skip or sum(now.values()) < MIN_INPUTS:
             continue
-        if not any(edge[0] in removable for edge in now):
-            continue
         entry = cache.open(stage.key, lazy=True)
         if entry is not None:  # the very sum: no input is summed
-            updates[bus] = Planned(entry, frozenset(), [])
+            updates[bus] = Planned(entry, frozenset(), frozenset(e[:3] for e in now), [])
             continue
         recorded.add(bus)
         old = before.get(stage.name)
@@ -236,8 +236,14 @@ def plan_updates(
         entry = cache.open(sha256_json(old), lazy=True)
         if entry is not None:
             added = frozenset(edge[:3] for edge in (now - then).elements())
-            updates[bus] = Planned(entry, added, [(e[:3], e[3], e[4]) for e in removed])
+            kept = frozenset(edge[:3] for edge in (now & then).elements())
+            updates[bus] = Planned(entry, added, kept, [(e[:3], e[3], e[4]) for e in removed])
     return updates, recorded
+
+
+def covered_edges(stage: Stage) -> set[Edge]:
+    """The inputs a bus's sum covers (the others are summed afresh on every render)."""
+    return {edge[:3] for edge in _edges(stage.ingredients)}
 
 
 def _edges(ingredients: Ingredients) -> Counter[tuple[Any, ...]]:

@@ -445,6 +445,7 @@ buses:
   group: {inserts: [{compressor: {threshold: -18 dB, ratio: 2}}]}
   verb: {inserts: [{reverb: {decay: 0.5 s}}]}
 """
+GROUP_LINE = "  group: {inserts: [{compressor: {threshold: -18 dB, ratio: 2}}]}\n"
 
 
 @pytest.fixture
@@ -457,6 +458,20 @@ def sends_dir(tmp_path: Path, rng: np.random.Generator) -> Path:
         write_stem(folder / "stems" / f"{name}.wav", noise)
     (folder / "session.yaml").write_text(SENDS)
     return folder
+
+
+def sums_reused(result: RenderResult) -> list[str]:
+    """The cached bus sums a render used, with how (``input of ... (updated for ...)``)."""
+    return [name for name in result.account.reused if name.startswith("input")]
+
+
+def straight_to_mix(folder: Path, more: str = "") -> str:
+    """The sends session with every track straight to the mix (no group bus), and ``more``:
+    written, and its text returned."""
+    text = (folder / "session.yaml").read_text().replace("out: group, ", "")
+    text = text.replace("    out: group\n", "").replace(GROUP_LINE, "") + more
+    (folder / "session.yaml").write_text(text)
+    return text
 
 
 @pytest.mark.parametrize("limiter", ["", ", {limiter: {release: 50 ms}}"])
@@ -555,29 +570,66 @@ def test_the_mix_bus_keeps_its_input_sum_too(sends_dir: Path) -> None:
     assert hashes(sends_dir / "out") == cold(sends_dir)
 
 
-def test_a_mix_bus_change_renders_no_strip_and_names_no_unused_sum(sends_dir: Path) -> None:
-    """Tracks straight to the mix, each sending to a reverb: after one track's change (the
-    reverb's sum kept as it was), a change to the mix bus's chain renders only the mix from
-    its cached input, and the reverb's sum, not needed, is neither opened nor named."""
-    text = (sends_dir / "session.yaml").read_text()
-    text = text.replace("out: group, ", "").replace("    out: group\n", "")
-    text = text.replace("  group: {inserts: [{compressor: {threshold: -18 dB, ratio: 2}}]}\n", "")
+def test_a_mix_bus_change_renders_no_track(sends_dir: Path) -> None:
+    """Tracks straight to the mix, each sending to a reverb: a change to the mix bus's chain
+    renders no track; the reverb, which the mix's sum does not cover (its earlier output is
+    not kept), runs again over its own cached sum."""
+    text = straight_to_mix(sends_dir, "mix: {inserts: [{compressor: {threshold: -21 dB}}]}\n")
+    render(sends_dir, "out", cached(sends_dir))
+    (sends_dir / "session.yaml").write_text(text.replace("-21 dB}", "-25 dB}"))
+    result = render(sends_dir, "out", cached(sends_dir))
+    unchanged = ["input of buses.verb (unchanged)", "input of the mix (unchanged)"]
+    assert sums_reused(result) == unchanged
+    assert [name for name, _ in result.account.rendered][:2] == ["buses.verb", "mix"]
+    assert hashes(sends_dir / "out") == cold(sends_dir)
+
+
+def test_a_mix_sum_covers_the_tracks_and_sums_the_returns_afresh(sends_dir: Path) -> None:
+    """Tracks straight to the mix, each sending to a reverb whose output is not cached: the
+    mix's cached sum holds the tracks only, so one changed track is taken out of it and
+    added again while the reverb, rendered anew, is summed in beside; no other track renders.
+    Every byte equals a render without the cache."""
+    text = straight_to_mix(sends_dir)
+    render(sends_dir, "out", cached(sends_dir))
+    (sends_dir / "session.yaml").write_text(text.replace("40 Hz", "90 Hz"))
+    result = render(sends_dir, "out", cached(sends_dir))
+    assert sums_reused(result) == [
+        "input of buses.verb (updated for one)",
+        "input of the mix (updated for one)",
+    ]
+    assert [name for name in dict(result.account.rendered) if name.startswith("tracks")] == [
+        "tracks.one"
+    ]
+    assert hashes(sends_dir / "out") == cold(sends_dir)
+
+
+def test_a_sum_the_mix_does_not_need_is_not_opened(sends_dir: Path) -> None:
+    """A group bus feeding a cached sub-bus: after a change to one of its tracks (its sum
+    kept as it was), a change to the mix bus's chain serves the sub-bus from the cache, so
+    the group's sum is neither updated nor named."""
+    text = (
+        (sends_dir / "session.yaml")
+        .read_text()
+        .replace(
+            GROUP_LINE,
+            "  group: {out: sub, inserts: [{compressor: {threshold: -18 dB, ratio: 2}}]}\n"
+            "  sub: {inserts: [{compressor: {threshold: -12 dB}}]}\n",
+        )
+    )
     text += "mix: {inserts: [{compressor: {threshold: -20 dB, ratio: 2}}]}\n"
     (sends_dir / "session.yaml").write_text(text)
     render(sends_dir, "out", cached(sends_dir))
     text = text.replace("40 Hz", "90 Hz")
     (sends_dir / "session.yaml").write_text(text)
-    assert (
-        "input of buses.verb (updated for one)"
-        in render(sends_dir, "out", cached(sends_dir)).account.reused
-    )
+    reused = render(sends_dir, "out", cached(sends_dir)).account.reused
+    assert "input of buses.group (updated for one)" in reused
 
-    (sends_dir / "session.yaml").write_text(text.replace("ratio: 2", "ratio: 3"))
+    mix_line = "mix: {inserts: [{compressor: {threshold: -20 dB, ratio: 2}}]}"
+    (sends_dir / "session.yaml").write_text(text.replace(mix_line, mix_line.replace("2", "3")))
     result = render(sends_dir, "out", cached(sends_dir))
-    assert [name for name in result.account.reused if name.startswith("input")] == [
-        "input of the mix (unchanged)"
-    ]
-    assert [name for name, _ in result.account.rendered][:1] == ["mix"]
+    assert "buses.sub" in result.account.reused
+    assert not any("group" in name for name in result.account.reused if name.startswith("input"))
+    assert "tracks.two" not in dict(result.account.rendered)
     assert hashes(sends_dir / "out") == cold(sends_dir)
 
 
