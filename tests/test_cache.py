@@ -534,7 +534,15 @@ def test_a_sum_updated_for_one_strip_is_kept_as_it_was(
     assert written != first
     assert "input of buses.verb (updated for two)" in render_with("L40", "L20")
     assert verb_sum() == written
-    text = text.replace("L40", "L20").replace(  # a changed input and a new one: written back
+    # The reverb's fader moved: its sum, kept for "two", is needed, but "two" is not being
+    # tuned any more: written back.
+    text = text.replace("L40", "L20")
+    fader = ("  verb: {inserts", "  verb: {gain: -1 dB, inserts")
+    assert "input of buses.verb (updated for two)" in render_with(*fader)
+    assert verb_sum() not in (first, written)
+    text = text.replace(*fader)
+    written = verb_sum()
+    text = text.replace(  # a changed input and a new one: written back
         "buses:", "  seven: {stem: six.wav, out: group, sends: {verb: -3 dB}}\nbuses:"
     )
     assert "input of buses.verb (updated for two)" in render_with("L20", "L10")
