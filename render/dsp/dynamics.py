@@ -176,6 +176,7 @@ class Compressor(_BlockProcessor):
             finite_db("compressor threshold_db", threshold_db),
             1.0 / ratio - 1.0,
             knee_db,
+            _knee_floor(threshold_db, knee_db),
             one_pole(attack_ms, sample_rate, "compressor attack_ms"),
             one_pole(release_ms, sample_rate, "compressor release_ms"),
             makeup_db,
@@ -283,6 +284,13 @@ def _check_curve(ratio: float, knee_db: float) -> None:
         raise ValueError(f"compressor knee_db: got {knee_db} dB, expected a finite width >= 0 dB")
 
 
+def _knee_floor(threshold_db: float, knee_db: float) -> float:
+    """An amplitude below which the static curve surely gives no reduction: the knee's foot
+    ``threshold_db - knee_db / 2``, less a millionth (9e-6 dB, far beyond the log's 1-ulp
+    error), so a sample under it yields exactly the 0 dB its level in dB would."""
+    return 10.0 ** min((threshold_db - knee_db / 2.0) / 20.0, 300.0) * (1.0 - 1e-6)
+
+
 @njit(**JIT)
 def _reduction_db(level_db: float, threshold_db: float, slope: float, knee_db: float) -> float:
     """Input minus output level of [GMR] eq. (4), ``slope = 1 / ratio - 1``, without branches:
@@ -352,6 +360,7 @@ def _compress_block(
     threshold_db: float,
     slope: float,
     knee_db: float,
+    quiet: float,
     attack: float,
     release: float,
     makeup_db: float,
@@ -365,7 +374,9 @@ def _compress_block(
     Per sample: each detector channel's level (``|s|``, or the root of the one-pole mean
     square, ``scipy.signal.lfilter([1 - p], [1, -p], s^2)`` to the bit), the link blend,
     the static curve of that level in dB, the smoothing of the reduction, and ``x * 10^((makeup
-    - reduction) / 20)`` mixed with ``x``. Two recursions of the same kind share a loop (one
+    - reduction) / 20)`` mixed with ``x``. A slice whose levels all stay under the knee
+    (``quiet``, an amplitude) has no reduction to compute: its logs are skipped, which
+    halves the curve's cost on typical tracks. Two recursions of the same kind share a loop (one
     drive, or a mono detector: the same row twice), so their latencies overlap."""
     channels, n = x.shape
     last = source.shape[0] - 1
@@ -387,8 +398,14 @@ def _compress_block(
             for i in range(m):
                 first[i], second[i] = math.sqrt(first[i]), math.sqrt(second[i])
             a, b = first, second
+        loud = 0  # samples that may reach the knee (a count, so the loop vectorises)
+        for i in range(m):
+            loud += not (abs(a[i]) < quiet and abs(b[i]) < quiet)
         for d in range(drives):
             own, reduction = a if d == 0 else b, work[d, :m]
+            if loud == 0:  # below the knee throughout: no reduction, no log to take
+                reduction[:] = 0.0
+                continue
             for i in range(m):
                 drive = max(abs(a[i]), abs(b[i]))
                 if drives == 2:
