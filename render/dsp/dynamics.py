@@ -35,7 +35,20 @@ import numpy as np
 from numba import njit
 
 from render.dsp.filters import band_limit_sos
-from render.dsp.kernel_math import DB_PER_NEPER, JIT, TINY, exp, finite_db, ln, one_pole
+from render.dsp.kernel_math import (
+    DB_PER_NEPER,
+    DB_PER_NEPER_32,
+    HUGE_32,
+    JIT,
+    TINY,
+    TINY_32,
+    exp,
+    exp_32,
+    finite_db,
+    ln,
+    ln_32,
+    one_pole,
+)
 from render.dsp.levels import db_to_gain
 from render.dsp.shapes import check_channels, checked_block
 
@@ -410,7 +423,8 @@ def _compress_block(
                 drive = max(abs(a[i]), abs(b[i]))
                 if drives == 2:
                     drive = link * drive + (1.0 - link) * abs(own[i])
-                level_db = DB_PER_NEPER * ln(max(drive, TINY))
+                level = np.float32(min(max(drive, TINY_32), HUGE_32))
+                level_db = DB_PER_NEPER_32 * ln_32(level)
                 reduction[i] = _reduction_db(level_db, threshold_db, slope, knee_db)
         first, second = work[0, :m], work[drives - 1, :m]
         first_state, second_state = reduction_db[0], reduction_db[drives - 1]
@@ -422,7 +436,7 @@ def _compress_block(
         for d in range(drives):
             gain = work[d, :m]
             for i in range(m):
-                gain[i] = exp((makeup_db - gain[i]) * (1.0 / DB_PER_NEPER))
+                gain[i] = exp_32(np.float32((makeup_db - gain[i]) * (1.0 / DB_PER_NEPER)))
         for c in range(channels):
             gain, dry, out = work[min(c, drives - 1), :m], x[c, start:stop], y[c, start:stop]
             for i in range(m):
