@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,10 @@ from render.strip_cache import CachedStrip, Recording, StripCache
 from render.strip_render import BLOCK, StripRenderer
 from render.sum_cache import Prefetched
 
+_LAG_BLOCKS = 4
+"""How many blocks the streamed buses' outputs may lag behind before the main thread waits
+to sum them onwards, so a slow bus (a long reverb) overlaps the next blocks' tracks instead
+of holding them up; each output waiting holds one block (1 MB)."""
 SILENCE = 2.0**-25
 """Below a quarter of a 24-bit step: where ringing tails count as silent for the mix length."""
 
@@ -208,9 +212,11 @@ class _Mixer:
 
     def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
         """Render ``nodes`` block by block, every strip's blocks in the workers and the sums
-        here, in render order. A bus's block is queued once its inputs are summed, and its
-        output summed onwards after the next block's tracks, so that the buses run in the
-        workers too; only a bus that listens to another (an input or a key) waits for it."""
+        here, in render order. A bus's block is queued once its inputs are summed and its
+        previous block is done, and its output summed onwards once it is done (at most
+        ``_LAG_BLOCKS`` blocks later), so that the buses run in the workers too, beside the
+        next blocks' tracks; only a bus that listens to another (an input or a key) waits
+        for it."""
         tracks = [self._streamed_strip(node) for node in nodes if node.is_track]
         buses = [self._streamed_strip(node) for node in nodes if not node.is_track]
         names = {bus.node.name for bus in buses}
@@ -235,7 +241,9 @@ class _Mixer:
                         n = self._block_length(following)
                         futures[index] = pool.submit(track.block, following, n)
                     self.deliver(track.node, output, offset)
-                self._deliver_queued(queued)  # the previous block's buses
+                # The earlier blocks' buses that are done: the others are summed onwards
+                # later, so the workers go on with this block while a slow bus finishes.
+                self._deliver_queued(queued, keep=_LAG_BLOCKS * len(buses))
                 for bus in buses:
                     if listens[bus.node.name]:
                         self._deliver_queued(queued)
@@ -247,7 +255,7 @@ class _Mixer:
                     keys = self._keys(bus.node.chain, offset)
                     before = last[bus.node.name]
                     arguments = (offset, x, keys) if bus.takes_input else (offset, x.shape[1])
-                    future = pool.submit(_after, before, bus.block, *arguments)
+                    future = _queue_after(pool, before, bus.block, *arguments)
                     last[bus.node.name] = future
                     queued.append((bus.node, future, offset))
             self._deliver_queued(queued)
@@ -259,9 +267,12 @@ class _Mixer:
             for strip in tracks + buses:
                 strip.close()
 
-    def _deliver_queued(self, queued: deque[tuple[Node, Future[StripOutput], int]]) -> None:
-        """Sum the queued bus blocks onwards, in the order they were queued (render order)."""
-        while queued:
+    def _deliver_queued(
+        self, queued: deque[tuple[Node, Future[StripOutput], int]], keep: int = 0
+    ) -> None:
+        """Sum the queued bus blocks onwards, in the order they were queued (render order):
+        all of them, or those done, waiting only while more than ``keep`` are left."""
+        while queued and (len(queued) > keep or queued[0][1].done()):
             node, future, offset = queued.popleft()
             self.deliver(node, future.result(), offset)
 
@@ -388,15 +399,42 @@ class _Mixer:
         return buffers[name]
 
 
-def _after(
-    before: Future[StripOutput] | None, block: Callable[..., StripOutput], *args: Any
-) -> StripOutput:
-    """``block(*args)`` once the strip's previous block is done: the pool takes tasks in the
-    order they were queued, so ``before`` has already started (at worst this waits for it to
-    finish on another worker)."""
-    if before is not None:
-        before.result()
-    return block(*args)
+def _queue_after(
+    pool: ThreadPoolExecutor,
+    before: Future[StripOutput] | None,
+    block: Callable[..., StripOutput],
+    *args: Any,
+) -> Future[StripOutput]:
+    """``block(*args)`` queued on ``pool`` once ``before`` (the strip's previous block, or
+    None) is done, so a strip's blocks run in order while no worker sits waiting for the one
+    before on another worker. The future fails where ``before`` failed."""
+    if before is None:
+        return pool.submit(block, *args)
+    result: Future[StripOutput] = Future()
+
+    def start(previous: Future[StripOutput]) -> None:
+        if not result.set_running_or_notify_cancel():
+            return  # cancelled while it waited
+        failure = CancelledError() if previous.cancelled() else previous.exception()
+        if failure is not None:
+            result.set_exception(failure)
+            return
+        try:
+            pool.submit(block, *args).add_done_callback(lambda done: _settle(result, done))
+        except RuntimeError as error:  # the pool is shutting down
+            result.set_exception(error)
+
+    before.add_done_callback(start)
+    return result
+
+
+def _settle(result: Future[StripOutput], done: Future[StripOutput]) -> None:
+    """Give ``result`` (running) the outcome of ``done``."""
+    failure = CancelledError() if done.cancelled() else done.exception()
+    if failure is None:
+        result.set_result(done.result())
+    else:
+        result.set_exception(failure)
 
 
 class _Streamed:

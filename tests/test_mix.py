@@ -7,12 +7,14 @@ far below one 24-bit step (1.2e-7) and only absorbs floating-point rounding.
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from render.mix import render_mix
+from render.mix import _queue_after, render_mix
 from render.session import load_session
 from tests.conftest import SAMPLE_RATE, sine, write_stem
 
@@ -146,3 +148,31 @@ def test_jobs_do_not_change_a_bit(stems: Path) -> None:
     one = mix_of(stems, tracks, jobs=1)
     four = mix_of(stems, tracks, jobs=4)
     assert one.tobytes() == four.tobytes()
+
+
+def test_a_strips_blocks_queue_in_order_and_pass_on_a_failure() -> None:
+    """Each block is queued only once the one before is done, so blocks of one strip run in
+    order even on many workers, none of them waiting; a failed block fails the blocks after
+    it without running them."""
+    ran: list[int] = []
+    gate = threading.Event()
+
+    def block(index: int) -> int:
+        if index == 0:
+            gate.wait(5.0)
+        if index == 3:
+            raise ValueError("block 3 failed")
+        ran.append(index)
+        return index
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures: list[Future[int]] = []
+        for index in range(6):
+            futures.append(_queue_after(pool, futures[-1] if futures else None, block, index))
+        assert not any(f.done() for f in futures)  # all wait for block 0
+        gate.set()
+        assert [f.result(timeout=5.0) for f in futures[:3]] == [0, 1, 2]
+        for future in futures[3:]:
+            with pytest.raises(ValueError, match="block 3 failed"):
+                future.result(timeout=5.0)
+        assert ran == [0, 1, 2]
