@@ -5,21 +5,23 @@ An entry is named by a key, the sha256 of everything that determines its content
 blocks as it is rendered, so a track can be cached while it streams without a whole-song copy
 in memory. Its layout, in one file::
 
-    MAGIC | audio blocks | the object's arrays | trailer | trailer size (u64) | its crc32 (u32)
+    MAGIC | audio blocks | the object's arrays | trailer | trailer size (u64) | its XXH3 (u64)
 
 Audio blocks are float64 in C order; the object is pickled (protocol 5) with its arrays
 written out of band, so neither a block nor an array is ever copied into a pickle. The
-trailer holds the pickled object, where each block lies and the CRC-32 of everything before
-it; the last 12 bytes let a reader find the trailer. A corrupt or truncated entry fails one
-of the checks (the magic, the trailer's size or CRC, the payload's size or CRC) and is
-deleted and rendered again, never used. CRC-32 (zlib, about 5 GB/s) detects the accidental
-damage a cache meets (a full disk, a killed writer, a bad sector); keys are sha256, so two
-contents never share a name.
+trailer holds the pickled object, where each block lies and the checksums of everything
+before it; the last 16 bytes let a reader find the trailer. A corrupt or truncated entry
+fails one of the checks (the magic, the trailer's size or checksum, the payload's size or
+checksum) and is deleted and rendered again, never used. The checksum is XXH3-64 (xxhash):
+like a CRC it detects the accidental damage a cache meets (a full disk, a killed writer, a
+bad sector), at 45 GB/s where zlib's CRC-32 ran at 3.7 GB/s, which cost 0.15 s of the main
+thread to read four cached bus sums of a 3-minute song. Keys are sha256, so two contents
+never share a name.
 
 Entries are written to a temporary name in the cache and renamed when complete (atomic on
 POSIX): two renders of the same session at once never see each other's half-written entry,
 and a render killed mid-write leaves only a temporary, cleared on the next open. No fsync: a
-power loss can at worst leave a damaged entry, which the CRC catches.
+power loss can at worst leave a damaged entry, which the checksum catches.
 
 The cache is bounded: after a render the least recently used entries (a hit touches its
 entry's mtime) are deleted until it fits ``max_bytes``. Like the installed code, a cache
@@ -34,13 +36,13 @@ import os
 import pickle
 import re
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xxhash
 
 from render import audio_io
 
@@ -60,8 +62,8 @@ class CacheOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
-MAGIC = b"RCACHE1\n"
-_TAIL = struct.Struct("<QI")  # trailer size, trailer CRC-32
+MAGIC = b"RCACHE2\n"
+_TAIL = struct.Struct("<QQ")  # trailer size, trailer checksum
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This folder is a cache of intermediate renders made by render; it can be deleted.\n"
@@ -83,21 +85,26 @@ class Blocks:
 
 
 class DamagedEntry(Exception):
-    """An entry whose audio failed its CRC while it was being served: it has been deleted;
+    """An entry whose audio failed its checksum while it was being served: it has been deleted;
     whatever was made from it must be made again without it."""
 
 
 class Entry:
     """An entry whose trailer and object passed every check: its object, and its audio
-    blocks, checked against their CRC as they are served in order (one pass over the file
+    blocks, checked against their checksum as they are served in order (one pass over the file
     instead of two), or all at once before the first block served out of order."""
 
     def __init__(
-        self, path: Path, value: Any, blocks: Blocks | None, handle: Any, blocks_crc: int | None
+        self,
+        path: Path,
+        value: Any,
+        blocks: Blocks | None,
+        handle: Any,
+        blocks_checksum: int | None,
     ) -> None:
         self.path, self.value, self.blocks, self._handle = path, value, blocks, handle
-        self._expected = blocks_crc  # None: checked already
-        self._crc = 0
+        self._expected = blocks_checksum  # None: checked already
+        self._checksum = xxhash.xxh3_64()
         self._next = 0  # the next block to read in order
         self._position = len(MAGIC)  # where that block starts in the file
 
@@ -113,10 +120,10 @@ class Entry:
             self._handle.seek(self._position)
             if self._handle.readinto(out.data) != out.nbytes:
                 self._damaged()
-            self._crc = zlib.crc32(out.data, self._crc)
+            self._checksum.update(out.data)
             self._next += 1
             self._position += out.nbytes
-            if self._next == len(layout.offsets) and self._crc != self._expected:
+            if self._next == len(layout.offsets) and self._checksum.intdigest() != self._expected:
                 self._damaged()
             return out
         self._check_all()
@@ -150,7 +157,7 @@ class Entry:
             return
         assert self.blocks is not None
         self._handle.seek(len(MAGIC))
-        if _crc_of(self._handle, _audio_bytes(self.blocks)) != self._expected:
+        if _checksum_of(self._handle, _audio_bytes(self.blocks)) != self._expected:
             self._damaged()
         self._expected = None
 
@@ -182,14 +189,14 @@ class Cache:
         except FileNotFoundError:
             return None
         try:
-            value, blocks, blocks_crc = _check(handle, lazy)
+            value, blocks, blocks_checksum = _check(handle, lazy)
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):
             handle.close()
             path.unlink(missing_ok=True)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # least-recently-used order
-        return Entry(path, value, blocks, handle, blocks_crc)
+        return Entry(path, value, blocks, handle, blocks_checksum)
 
     def has(self, key: str) -> bool:
         """Whether an entry ``key`` is there (``open`` checks that it is whole)."""
@@ -255,8 +262,8 @@ class Writer:
 
     def __init__(self, file: Any) -> None:
         self.file = file
-        self.blocks_crc = 0
-        self.crc = 0
+        self.blocks_checksum = xxhash.xxh3_64()
+        self.checksum = xxhash.xxh3_64()
         self.offsets: list[int] = []
         self.lengths: list[int] = []
         self.shape: tuple[int, int] | None = None  # (channels, arrays)
@@ -271,7 +278,7 @@ class Writer:
         assert self.shape == (channels, len(arrays))
         for x in arrays:
             data = np.ascontiguousarray(x, dtype=np.float64).data
-            self.blocks_crc = zlib.crc32(data, self.blocks_crc)
+            self.blocks_checksum.update(data)
             self.file.write(data)
         self.offsets.append(offset)
         self.lengths.append(n)
@@ -285,7 +292,7 @@ class Writer:
         sizes = []
         for buffer in buffers:
             data = buffer.raw()
-            self.crc = zlib.crc32(data, self.crc)
+            self.checksum.update(data)
             self.file.write(data)
             sizes.append(data.nbytes)
         blocks = None
@@ -296,30 +303,30 @@ class Writer:
                 "value": pickled,
                 "buffers": sizes,
                 "blocks": blocks,
-                "blocks_crc": self.blocks_crc,
-                "crc": self.crc,
+                "blocks_checksum": self.blocks_checksum.intdigest(),
+                "checksum": self.checksum.intdigest(),
             },
             protocol=5,
         )
         self.file.write(trailer)
-        self.file.write(_TAIL.pack(len(trailer), zlib.crc32(trailer)))
+        self.file.write(_TAIL.pack(len(trailer), xxhash.xxh3_64_intdigest(trailer)))
         self.finished = True
 
 
 def _check(handle: Any, lazy: bool) -> tuple[Any, Blocks | None, int | None]:
     """The object and block layout of an entry file after every integrity check, and the
-    CRC its audio blocks must have if ``lazy`` left them unchecked (else None)."""
+    checksum its audio blocks must have if ``lazy`` left them unchecked (else None)."""
     size = os.fstat(handle.fileno()).st_size
     if size < len(MAGIC) + _TAIL.size or handle.read(len(MAGIC)) != MAGIC:
         raise ValueError("not a cache entry")
     handle.seek(size - _TAIL.size)
-    trailer_size, trailer_crc = _TAIL.unpack(handle.read(_TAIL.size))
+    trailer_size, trailer_checksum = _TAIL.unpack(handle.read(_TAIL.size))
     payload_end = size - _TAIL.size - trailer_size
     if payload_end < len(MAGIC):
         raise ValueError("truncated")
     handle.seek(payload_end)
     trailer = handle.read(trailer_size)
-    if zlib.crc32(trailer) != trailer_crc:
+    if xxhash.xxh3_64_intdigest(trailer) != trailer_checksum:
         raise ValueError("damaged trailer")
     fields = pickle.loads(trailer)
     blocks: Blocks | None = fields["blocks"]
@@ -327,36 +334,36 @@ def _check(handle: Any, lazy: bool) -> tuple[Any, Blocks | None, int | None]:
     if payload_end - len(MAGIC) != audio + sum(fields["buffers"]):
         raise ValueError("truncated payload")
     handle.seek(len(MAGIC))
-    if not lazy and _crc_of(handle, audio) != fields["blocks_crc"]:
+    if not lazy and _checksum_of(handle, audio) != fields["blocks_checksum"]:
         raise ValueError("damaged audio")
     handle.seek(len(MAGIC) + audio)
-    buffers, crc = [], 0
+    buffers, checksum = [], xxhash.xxh3_64()
     for buffer_size in fields["buffers"]:
         buffer = bytearray(buffer_size)
         handle.readinto(buffer)
-        crc = zlib.crc32(buffer, crc)
+        checksum.update(buffer)
         buffers.append(buffer)
-    if crc != fields["crc"]:
+    if checksum.intdigest() != fields["checksum"]:
         raise ValueError("damaged object")
     value = pickle.loads(fields["value"], buffers=buffers)
-    return value, blocks, fields["blocks_crc"] if lazy and blocks is not None else None
+    return value, blocks, fields["blocks_checksum"] if lazy and blocks is not None else None
 
 
 def _audio_bytes(blocks: Blocks) -> int:
     return sum(blocks.lengths) * blocks.channels * blocks.arrays * 8
 
 
-def _crc_of(handle: Any, size: int) -> int:
-    """The CRC-32 of the next ``size`` bytes of ``handle`` (fewer if it ends first: the
-    entry is then damaged, and the CRC says so)."""
-    crc = 0
+def _checksum_of(handle: Any, size: int) -> int:
+    """The checksum of the next ``size`` bytes of ``handle`` (fewer if it ends first: the
+    entry is then damaged, and the checksum says so)."""
+    checksum = xxhash.xxh3_64()
     while size > 0:
         chunk = handle.read(min(_CHUNK, size))
         if not chunk:
             break
-        crc = zlib.crc32(chunk, crc)
+        checksum.update(chunk)
         size -= len(chunk)
-    return crc
+    return checksum.intdigest()
 
 
 def parse_size(text: str) -> int:
