@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from scipy import fft, signal
 
 from render.dsp.kernel_math import exp_each, log10_each, sum_of_squares
 from render.dsp.levels import db_to_gain, gain_to_db
@@ -359,6 +358,8 @@ def _mean_psd(x: np.ndarray, sample_rate: int, dc: np.ndarray) -> tuple[float, n
     ``scipy.signal.welch(x - dc, fs, "hann", segment, detrend=False).mean(axis=0)``, which
     holds every segment and its spectrum at once: 550 MB and 0.4 s for 3 minutes of stereo
     at 48 kHz, where transforming ``_WELCH_BATCH`` at a time takes 10 MB and 0.15 s."""
+    from scipy import fft, signal  # on use: see the package docstring
+
     n = x.shape[1]
     segment = min(2 ** math.ceil(math.log2(sample_rate / _WELCH_BIN_HZ)), max(n, 1))
     window = signal.get_window("hann", segment)

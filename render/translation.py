@@ -42,8 +42,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 from numpy.lib.stride_tricks import sliding_window_view
 
 from render.dsp.eq import Band, equalize, routed_sections, sos_power
@@ -317,15 +315,17 @@ class _Spectrum:
 
     @classmethod
     def of(cls, x: np.ndarray, sample_rate: int) -> _Spectrum:
+        from scipy import fft, signal  # on use: see the package docstring
+
         n = 1 << math.ceil(math.log2(sample_rate / SPECTRUM_RESOLUTION_HZ))
-        window = scipy.signal.get_window("hann", n)
+        window = signal.get_window("hann", n)
         frequencies_hz = np.arange(math.floor(VOCAL_RANGE_HZ[1] * n / sample_rate) + 1) * (
             sample_rate / n
         )
         master, fold, count = np.zeros(frequencies_hz.size), np.zeros(frequencies_hz.size), 0
         for frames in _segments(x, n):
             frames *= window
-            spectra = scipy.fft.rfft(frames, axis=-1)[..., : frequencies_hz.size]
+            spectra = fft.rfft(frames, axis=-1)[..., : frequencies_hz.size]
             master += np.sum(spectra.real**2 + spectra.imag**2, axis=(0, 1))
             folded = spectra.sum(axis=0)  # the fold's spectrum, times 2
             fold += np.sum(folded.real**2 + folded.imag**2, axis=0)

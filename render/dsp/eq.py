@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
-import scipy.signal
 from numba import njit
 
 from render.dsp.levels import db_to_gain
@@ -209,13 +208,15 @@ def pass_sos(
     _check_choice("pass filter kind", kind, get_args(PassKind))
     _check_choice(f"{kind} slope_db_per_oct", slope_db_per_oct, PASS_SLOPES_DB_PER_OCT)
     _check_frequency(f"{kind} cutoff_hz", cutoff_hz, sample_rate / 2.0)
+    from scipy import signal  # on use: see the package docstring
+
     order = int(slope_db_per_oct) // 6
     # scipy.signal.butter's own digital design, with the cutoff pre-warped by math.tan rather
     # than np.tan: numpy's tan runs Intel's SVML code on AVX-512 machines and the C library's
     # elsewhere, and they differ in the last bit for 0.5 % of arguments.
     warped_rad_s = 4.0 * math.tan(math.pi * (2.0 * cutoff_hz / sample_rate) / 2.0)
-    zpk = scipy.signal.butter(order, warped_rad_s, btype=kind, analog=True, output="zpk")
-    return scipy.signal.zpk2sos(*scipy.signal.bilinear_zpk(*zpk, fs=2.0))
+    zpk = signal.butter(order, warped_rad_s, btype=kind, analog=True, output="zpk")
+    return signal.zpk2sos(*signal.bilinear_zpk(*zpk, fs=2.0))
 
 
 def sos_power(sos: np.ndarray, radians: np.ndarray) -> np.ndarray:

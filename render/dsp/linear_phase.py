@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 from numba import njit
 
 from render.dsp.eq import Band, routed_sections, sos_power
@@ -139,10 +137,12 @@ class LinearPhaseEqualizer:
         self._channels = channels
         self._mid_side = layout.mid_side
         self._routes = layout.routes
+        from scipy import fft  # on use: see the package docstring
+
         parts = -(-design.length // BLOCK_SAMPLES)
         padded = np.zeros((len(self.taps), parts * BLOCK_SAMPLES))
         padded[:, : design.length] = self.taps
-        self._spectra = scipy.fft.rfft(
+        self._spectra = fft.rfft(
             padded.reshape(len(self.taps), parts, BLOCK_SAMPLES), 2 * BLOCK_SAMPLES, axis=-1
         )
         self._spectra_line = np.zeros((parts, channels, BLOCK_SAMPLES + 1), dtype=np.complex128)
@@ -191,10 +191,12 @@ class LinearPhaseEqualizer:
         """One UPOLS step: the spectrum of the last two blocks joins the delay line, each path
         sums its partitions against it, and the second half of the inverse FFT is this
         block's output (the first half wraps around)."""
+        from scipy import fft  # on use: see the package docstring
+
         self._newest = (self._newest + 1) % len(self._spectra_line)
-        self._spectra_line[self._newest] = scipy.fft.rfft(self._frame, axis=-1)
+        self._spectra_line[self._newest] = fft.rfft(self._frame, axis=-1)
         _sum_partitions(self._spectra_line, self._newest, self._spectra, self._routes, self._sum)
-        self._filtered[:] = scipy.fft.irfft(self._sum, 2 * BLOCK_SAMPLES, axis=-1)
+        self._filtered[:] = fft.irfft(self._sum, 2 * BLOCK_SAMPLES, axis=-1)
         self._frame[:, :BLOCK_SAMPLES] = self._frame[:, BLOCK_SAMPLES:]
         self._filled = 0
 
@@ -335,31 +337,36 @@ def _target(amplitude: np.ndarray, checked: np.ndarray) -> _Target:
     A bin allows ``TOLERANCE_DB`` of the smallest magnitude among it and its neighbours (at
     least ``FLOOR_DB``): the magnitude can fall steeply between bins, towards a notch, where
     the FIR's error, smooth over a few bins, must still fit."""
+    from scipy import fft  # on use: see the package docstring
+
     magnitude = np.abs(amplitude)
     padded = np.pad(magnitude, 1, mode="edge")
     lowest = np.minimum(np.minimum(padded[:-2], padded[1:-1]), padded[2:])
     tolerance = 1.0 - db_to_gain(-TOLERANCE_DB)  # the tighter side of +-0.1 dB
     allowed = tolerance * np.maximum(lowest, db_to_gain(FLOOR_DB))
-    zero_phase = scipy.fft.irfft(amplitude, 2 * (len(amplitude) - 1))
+    zero_phase = fft.irfft(amplitude, 2 * (len(amplitude) - 1))
     return _Target(zero_phase, magnitude[checked], allowed[checked])
 
 
 def _taps(zero_phase: np.ndarray, length: int) -> np.ndarray:
     """The ``length`` (odd) central samples of the circular zero-phase response, centred and
     Tukey-windowed, made exactly symmetric (h[k] = h[N-1-k] to the bit)."""
+    from scipy import signal  # on use: see the package docstring
+
     half = (length - 1) // 2
     taps = np.concatenate([zero_phase[len(zero_phase) - half :], zero_phase[: half + 1]])
-    taps *= scipy.signal.windows.tukey(length, TAPER)
+    taps *= signal.windows.tukey(length, TAPER)
     return 0.5 * (taps + taps[::-1])
 
 
 def _shortest_length(targets: list[_Target], max_exponent: int) -> int:
     """The shortest N = 2^k - 1 (k <= ``max_exponent``) whose FIRs all meet their targets on
     the design grid, by bisection on k; the longest when none does."""
+    from scipy import fft  # on use: see the package docstring
 
     def meets(length: int) -> bool:
         for target in targets:
-            spectrum = scipy.fft.rfft(_taps(target.zero_phase, length), len(target.zero_phase))
+            spectrum = fft.rfft(_taps(target.zero_phase, length), len(target.zero_phase))
             tail = spectrum[-len(target.magnitude) :]
             got = np.sqrt(tail.real**2 + tail.imag**2)  # np.abs: hypot, CPU-dependent
             if np.any(np.abs(got - target.magnitude) > target.allowed):

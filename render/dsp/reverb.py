@@ -38,7 +38,6 @@ import math
 
 import numpy as np
 from numba import njit
-from scipy import fft, signal
 
 from render.dsp.filters import band_limit_sos, butterworth_sos
 from render.dsp.kernel_math import exp_each, log10_each
@@ -176,6 +175,8 @@ class ConvolutionReverb:
         highpass_hz: float | None = None,
         lowpass_hz: float | None = None,
     ) -> None:
+        from scipy import fft  # on use: see the package docstring
+
         ir = ir[:channels]
         parts = max(1, math.ceil(ir.shape[1] / PARTITION))
         padded = np.zeros((ir.shape[0], parts * PARTITION))
@@ -205,6 +206,8 @@ class ConvolutionReverb:
             wet[:, start : start + part.shape[1]] = self._convolve(part)
             self._ended = part.shape[1] < PARTITION
         if len(self._sos) and x.shape[1]:
+            from scipy import signal  # on use: see the package docstring
+
             wet, self._zi = signal.sosfilt(self._sos, wet, axis=-1, zi=self._zi)
         wet *= self._mix
         wet += (1.0 - self._mix) * x
@@ -212,6 +215,8 @@ class ConvolutionReverb:
 
     def _convolve(self, part: np.ndarray) -> np.ndarray:
         """One input part (at most ``PARTITION`` samples) convolved; its output samples."""
+        from scipy import fft  # on use: see the package docstring
+
         slot = (int(self._newest[0]) + 1) % len(self._input_spectra)
         self._newest[0] = slot
         self._input_spectra[slot] = fft.rfft(part, 2 * PARTITION, axis=-1)
@@ -258,6 +263,8 @@ def _band_correlation(bands: list[np.ndarray], sample_rate: int) -> np.ndarray:
     energy each pair of band envelopes contributes for unit white noise (the cross terms
     are not 0, since both bands filter the same noise; ``C.sum() == 1`` for the allpass
     sum). 50 ms holds the crossover's response to far below rounding."""
+    from scipy import signal  # on use: see the package docstring
+
     impulse = np.zeros(round(0.05 * sample_rate))
     impulse[0] = 1.0
     responses = np.stack([signal.sosfilt(sos, impulse) for sos in bands])
@@ -299,6 +306,8 @@ def _decaying_noise(
 ) -> np.ndarray:
     """One channel of the tail: build-up ramp plus early taps, split into the bands, each
     band times its own decay envelope."""
+    from scipy import signal  # on use: see the package docstring
+
     n = len(envelopes[0])
     ramp = np.minimum(1.0, np.arange(n) / build_up)
     excitation = rng.standard_normal(n) * ramp

@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import signal
 
 from render.dsp.kernel_math import tanh_each
 from render.dsp.levels import db_to_gain
@@ -122,6 +121,8 @@ def _oversampled_departure(u: np.ndarray, curve: Curve, factor: int) -> np.ndarr
     the up- and the down-sampling filter), so each block equals the same stretch of a whole
     signal that is silent outside ``u``.
     """
+    from scipy import signal  # on use: see the package docstring
+
     h = _resampling_filter(factor)
     reach = 2 * ((len(h) // 2) // factor + 1)
     n = u.shape[-1]
@@ -141,6 +142,8 @@ def _oversampled_departure(u: np.ndarray, curve: Curve, factor: int) -> np.ndarr
 def _resampling_filter(factor: int) -> np.ndarray:
     """The low-pass both resamplers share, at ``factor`` times the rate (odd length, so zero
     phase is a whole-sample shift); frequencies in units of the output Nyquist."""
+    from scipy import signal  # on use: see the package docstring
+
     return signal.remez(
         _TAPS_PER_FACTOR * factor + 1,
         [0.0, PASSBAND_EDGE, 1.0, factor],

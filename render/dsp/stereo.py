@@ -9,7 +9,6 @@ changes, whatever the amount.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 from render.dsp.filters import butterworth_sos
 
@@ -52,6 +51,8 @@ def width(
     mid = 0.5 * (x[0] + x[1])
     side = 0.5 * (x[0] - x[1])
     if bass_mono_hz is not None:
+        from scipy import signal  # on use: see the package docstring
+
         highpass = butterworth_sos("highpass", bass_mono_hz, sample_rate)
         side = signal.sosfiltfilt(highpass, side, padtype=None)
     side *= amount

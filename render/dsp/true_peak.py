@@ -9,10 +9,10 @@ the resampler to rounding, but runs in one numba pass (``resample_poly`` itself 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 import numpy as np
 from numba import njit
-from scipy import signal
 
 _BLOCK = 1024
 """Samples per block in the kernel: its buffers stay in the L1 cache."""
@@ -22,7 +22,7 @@ def true_peaks(x: np.ndarray) -> np.ndarray:
     """``float64[samples]``: per sample ``n``, the largest of ``|x_c[n]|`` and the three values
     4x interpolation puts after it, over every channel ``c`` of ``x`` (``float64[channels,
     samples]``); zeros outside ``x``, as ``resample_poly``."""
-    return _true_peaks(np.ascontiguousarray(x, dtype=np.float64), *_INTERPOLATOR)
+    return _true_peaks(np.ascontiguousarray(x, dtype=np.float64), *_interpolator())
 
 
 def true_peak_chunks(row: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -45,6 +45,7 @@ CHUNK_CONTEXT = 32
 either side), so a piece's values equal the whole row's."""
 
 
+@cache
 def _interpolator() -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """``resample_poly(x, 4, 1)``'s fractional phases, folded by their symmetry.
 
@@ -55,6 +56,8 @@ def _interpolator() -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     (``E = sum even_k s_k``, ``O = sum odd_k t_k``) and ``u2 = sum middle_k s_k``: half the
     products.
     """
+    from scipy import signal  # on use: see the package docstring
+
     up, half = 4, 40  # 4x: ITU-R BS.1770-4 Annex 2; half length 10 * up: resample_poly's
     h = signal.firwin(2 * half + 1, 1.0 / up, window=("kaiser", 5.0)) * up
     offsets = np.arange(1 - half // up, half // up + 1)
@@ -63,9 +66,6 @@ def _interpolator() -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     even = (first[:pairs] + first[::-1][:pairs]) / 2.0
     odd = (first[:pairs] - first[::-1][:pairs]) / 2.0
     return even, odd, np.ascontiguousarray(middle[:pairs]), int(-offsets[0])
-
-
-_INTERPOLATOR = _interpolator()
 
 
 @njit(nogil=True, cache=True)
