@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -51,12 +52,28 @@ BlockProcess = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
 a block processor carries its state from one call to the next."""
 
 
+class Tail:
+    """How long an effect rings after its input falls silent, in samples. Most effects know
+    at once; a synthetic reverb knows once its impulse response is made (0.1 s, and the
+    start of numba and scipy.signal: 1 s), which a render served whole from the cache never
+    needs. ``key`` is what decides the length, as JSON: the length itself, or the settings
+    it follows from; ``samples`` works it out on first use."""
+
+    def __init__(self, samples: int | Callable[[], int], key: Any = None) -> None:
+        self._samples = samples
+        self.key = samples if isinstance(samples, int) else key
+
+    @cached_property
+    def samples(self) -> int:
+        return self._samples if isinstance(self._samples, int) else self._samples()
+
+
 @dataclass(frozen=True)
 class PreparedEffect:
     """One effect ready to run on ``float64[channels, n]`` audio."""
 
     process: BlockProcess  # the whole signal (and its whole key) at once
-    tail_samples: int  # how long it rings after its input falls silent
+    tail: Tail  # how long it rings after its input falls silent
     latency_samples: int  # how late its output is; removed by ``run_chain``
     sidechain: str | None  # the track or bus whose signal keys it
     stream: Callable[[int], BlockProcess] | None = None
@@ -105,7 +122,12 @@ def block_chain(chain: Sequence[PreparedEffect], channels: int) -> list[BlockPro
 
 def chain_tail_samples(chain: Sequence[PreparedEffect]) -> int:
     """Samples a chain may ring after its input ends: the tails of its effects add up."""
-    return sum(effect.tail_samples for effect in chain)
+    return sum(effect.tail.samples for effect in chain)
+
+
+def chain_tail_keys(chain: Sequence[PreparedEffect]) -> list[Any]:
+    """What decides each of the chain's tails (``Tail.key``), without working them out."""
+    return [effect.tail.key for effect in chain]
 
 
 def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffect:
@@ -124,7 +146,7 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
             if effect.phase == "linear":
                 return PreparedEffect(
                     lambda x, key: linear_phase.equalize_linear_phase(x, rate, bands, **passes),
-                    linear_phase.linear_phase_tail_samples(rate, bands, **passes),
+                    Tail(linear_phase.linear_phase_tail_samples(rate, bands, **passes)),
                     linear_phase.linear_phase_latency_samples(rate, bands, **passes),
                     None,
                 )
@@ -161,12 +183,12 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                     lookahead_ms=effect.lookahead_ms,
                     true_peak=effect.true_peak,
                 ),
-                0,
+                Tail(0),
                 limiter.limiter_latency_samples(rate, effect.lookahead_ms),
                 None,
             )
         case Reverb():
-            ir = _impulse_response(effect, where, session)
+            ir, tail = _impulse_response(effect, where, session)
             settings = {
                 "mix": effect.mix,
                 "sample_rate": rate,
@@ -174,10 +196,10 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 "lowpass_hz": effect.lowpass_hz,
             }
             return _streamed(
-                lambda channels: reverb.ConvolutionReverb(ir, channels, **settings),
+                lambda channels: reverb.ConvolutionReverb(ir(), channels, **settings),
                 None,
                 keyed=False,
-                tail_samples=reverb.reverb_tail_samples(ir),
+                tail=tail,
                 block_multiple=reverb.PARTITION,
             )
         case Delay():
@@ -198,7 +220,7 @@ def prepare_effect(effect: Effect, where: str, session: Session) -> PreparedEffe
                 lambda channels: delay.Echo(rate, channels, **settings),
                 None,
                 keyed=False,
-                tail_samples=delay.delay_tail_samples(rate, time_ms, effect.feedback),
+                tail=Tail(delay.delay_tail_samples(rate, time_ms, effect.feedback)),
             )
         case Saturation():
             return _whole(
@@ -229,7 +251,7 @@ def _streamed(
     sidechain: str | None,
     *,
     keyed: bool = True,
-    tail_samples: int = 0,
+    tail: Tail | None = None,
     block_multiple: int = 1,
 ) -> PreparedEffect:
     """An effect with a block processor class (``make(channels)``); the whole signal is then
@@ -244,7 +266,7 @@ def _streamed(
     def whole(x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
         return stream(x.shape[0])(x, key)
 
-    return PreparedEffect(whole, tail_samples, 0, sidechain, stream, block_multiple)
+    return PreparedEffect(whole, tail or Tail(0), 0, sidechain, stream, block_multiple)
 
 
 def _whole(
@@ -253,23 +275,32 @@ def _whole(
     def run(x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
         return process(x)
 
-    return PreparedEffect(run, 0, 0, None, (lambda channels: run) if stateless else None)
+    return PreparedEffect(run, Tail(0), 0, None, (lambda channels: run) if stateless else None)
 
 
-def _impulse_response(effect: Reverb, where: str, session: Session) -> np.ndarray:
-    """The reverb's IR: loaded from its file (resampled to the session rate), or synthesised
-    with a generator seeded by the session seed and the effect's place in the session, so
-    two reverbs differ and each is the same on every render."""
+def _impulse_response(
+    effect: Reverb, where: str, session: Session
+) -> tuple[Callable[[], np.ndarray], Tail]:
+    """The reverb's IR (a call that makes it) and its tail: loaded from its file (resampled
+    to the session rate) here, so a bad file is reported before anything renders; or
+    synthesised on first use with a generator seeded by the session seed and the effect's
+    place in the session, so two reverbs differ and each is the same on every render."""
     if effect.ir is not None:
         ir, _ = audio_io.read_stem(effect.ir, session.sample_rate)
-        return np.vstack([ir, ir]) if ir.shape[0] == 1 else ir
-    rng = np.random.default_rng([session.seed, zlib.crc32(where.encode("utf-8"))])
-    return reverb.synthetic_ir(
-        session.sample_rate,
-        decay_s=effect.decay_s,
-        predelay_ms=effect.predelay_ms,
-        damping=effect.damping,
-        size=effect.size,
-        width=effect.width,
-        rng=rng,
-    )
+        loaded = np.vstack([ir, ir]) if ir.shape[0] == 1 else ir
+        return lambda: loaded, Tail(reverb.reverb_tail_samples(loaded))
+    settings = {
+        "decay_s": effect.decay_s,
+        "predelay_ms": effect.predelay_ms,
+        "damping": effect.damping,
+        "size": effect.size,
+        "width": effect.width,
+    }
+
+    @cache
+    def synthesised() -> np.ndarray:
+        rng = np.random.default_rng([session.seed, zlib.crc32(where.encode("utf-8"))])
+        return reverb.synthetic_ir(session.sample_rate, **settings, rng=rng)
+
+    key = {"synthetic_ir": {"sample_rate": session.sample_rate, **settings}}
+    return synthesised, Tail(lambda: reverb.reverb_tail_samples(synthesised()), key)

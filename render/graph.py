@@ -16,10 +16,11 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
 from render import audio_io
-from render.chain import PreparedEffect, chain_tail_samples, prepare_chain
+from render.chain import PreparedEffect, chain_tail_keys, chain_tail_samples, prepare_chain
 from render.errors import AudioInputError
 from render.session.model import MIX_BUS, Bus, Session, Track
 from render.strip import clip_span
@@ -57,15 +58,56 @@ class Node:
 class RenderPlan:
     nodes: tuple[Node, ...]  # in render order
     mix_chain: tuple[PreparedEffect, ...]
-    length: int  # samples in every buffer: the longest clip plus the longest tail
+    sample_rate: int
     content_end: int  # where the last clip ends; the mix is not cut shorter than this
     key_sources: frozenset[str]  # strips whose output a sidechain listens to
-    notes: tuple[str, ...]  # what the summary should say about the plan (a cut tail)
     stems: dict[str, audio_io.StemInfo]  # each track's stem header, read once per render
+
+    @property
+    def length(self) -> int:
+        """Samples in every buffer: the longest clip plus the longest tail."""
+        return self.content_end + self._tail[0]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the summary should say about the plan (a cut tail)."""
+        return self._tail[1]
+
+    @cached_property
+    def length_recipe(self) -> dict[str, Any]:
+        """What decides ``length``, as JSON, without working out the tails that take
+        rendering (``chain.Tail``): where the last clip ends, and every chain's tails and
+        where each strip goes, in render order."""
+        return {
+            "content_end": self.content_end,
+            "sample_rate": self.sample_rate,
+            "strips": [
+                [node.name, chain_tail_keys(node.chain), [out.target for out in node.outputs]]
+                for node in self.nodes
+            ],
+            "mix": chain_tail_keys(self.mix_chain),
+            "max_tail_s": MAX_TAIL_S,
+        }
+
+    @cached_property
+    def _tail(self) -> tuple[int, tuple[str, ...]]:
+        """The longest tail on any path to the mix, cut at ``MAX_TAIL_S``, and the note of
+        the cut."""
+        tail = _longest_tail(list(self.nodes)) + chain_tail_samples(self.mix_chain)
+        longest = MAX_TAIL_S * self.sample_rate
+        if tail <= longest:
+            return tail, ()
+        note = (
+            f"effect tails would ring for {tail / self.sample_rate:.0f} s after the "
+            f"last clip (a long, high-feedback delay?); the render stops {MAX_TAIL_S} s "
+            "after it"
+        )
+        return longest, (note,)
 
 
 def plan(session: Session) -> RenderPlan:
-    """Prepare every chain and fix the render order and the buffer length."""
+    """Prepare every chain and fix the render order; the buffer length follows on first use
+    (``RenderPlan.length``)."""
     soloed = any(track.solo for track in session.tracks)
     nodes = {
         track.name: Node(
@@ -87,20 +129,10 @@ def plan(session: Session) -> RenderPlan:
     content_end = max(
         _clip_end(track, stems[track.name], session.sample_rate) for track in session.tracks
     )
-    tail = _longest_tail(order) + chain_tail_samples(mix_chain)
-    notes = ()
-    if tail > MAX_TAIL_S * session.sample_rate:
-        notes = (
-            f"effect tails would ring for {tail / session.sample_rate:.0f} s after the "
-            f"last clip (a long, high-feedback delay?); the render stops {MAX_TAIL_S} s "
-            "after it",
-        )
-        tail = MAX_TAIL_S * session.sample_rate
     return RenderPlan(
         nodes=tuple(order),
         mix_chain=mix_chain,
-        length=content_end + tail,
-        notes=notes,
+        sample_rate=session.sample_rate,
         stems=stems,
         content_end=content_end,
         key_sources=frozenset(

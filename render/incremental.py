@@ -111,7 +111,8 @@ class Incremental:
         """The mix and its stage: from the cache (its samples loaded only when first used),
         or rendered by ``render`` with the strips' cache (its entries reused, the other
         strips recorded)."""
-        stages, mix = self.keys.strips(plan)
+        length = self._length(plan)
+        stages, mix = self.keys.strips(plan, length)
         for stage in stages.values():
             self._stages[stage.name] = stage.ingredients
         if self.cache is None:
@@ -122,7 +123,7 @@ class Incremental:
         # A sum covers the inputs whose earlier signals can be taken out: recipes (tracks)
         # or entries (cached strips); the others are summed afresh on every render.
         covered = cacheable | {node.name for node in plan.nodes if node.is_track}
-        sums = self.keys.input_sums(plan, stages, covered)
+        sums = self.keys.input_sums(plan, stages, covered, length)
         for stage in sums.values():  # the sums the cache holds: a mix it serves touches none
             self._stages[stage.name] = self._before.get(stage.name, stage.ingredients)
 
@@ -151,6 +152,19 @@ class Incremental:
             return made
 
         return self.with_samples(mix, from_strips), mix
+
+    def _length(self, plan: RenderPlan) -> int:
+        """``plan.length``, as the cache noted it for the same ``plan.length_recipe`` and
+        renderer: working it out takes making every synthetic reverb's impulse response,
+        which a render served from the cache would do for nothing; noted when worked out."""
+        if self.cache is None:
+            return plan.length
+        key = sha256_json({"length of": [self.keys.engine, plan.length_recipe]})
+        known = self.cache.load(key)
+        if isinstance(known, int):
+            return known
+        self.cache.store(key, plan.length)
+        return plan.length
 
     def with_samples(self, stage: Stage, make: Callable[[], S]) -> S:
         """``value`` for a product with samples: from the cache, its samples are loaded only

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -395,6 +396,51 @@ def test_an_unchanged_render_reads_no_samples(
     assert loaded and max(loaded) < 1_000_000  # 3 s of the stereo mix or master: 2.3 MB
 
 
+def test_an_unchanged_render_makes_no_impulse_response(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The buffer length that the reverbs' tails decide is noted in the cache: an unchanged
+    render takes it from there and synthesises no impulse response (which would start numba
+    and scipy.signal); a changed decay makes it work the length out again."""
+    from render.dsp import reverb
+
+    render(session_dir, "out", cached(session_dir))
+    made: list[float] = []
+    real_synthetic_ir = reverb.synthetic_ir
+
+    def counting(*args: Any, **kwargs: Any) -> np.ndarray:
+        made.append(kwargs["decay_s"])
+        return real_synthetic_ir(*args, **kwargs)
+
+    monkeypatch.setattr(reverb, "synthetic_ir", counting)
+    assert not render(session_dir, "out", cached(session_dir)).account.rendered
+    assert made == []
+    session_file = session_dir / "session.yaml"
+    session_file.write_text(session_file.read_text().replace("decay: 0.8 s", "decay: 0.9 s"))
+    changed = render(session_dir, "out", cached(session_dir))
+    assert 0.9 in made and "buses.room" in dict(changed.account.rendered)
+    assert hashes(session_dir / "out") == cold(session_dir)
+
+
+def test_an_unchanged_render_loads_no_signal_library(session_dir: Path) -> None:
+    """A render served whole from the cache never imports scipy.signal or scipy.fft (0.75 s
+    of start-up): the modules that use them import them where they are used."""
+    render(session_dir, "out", cached(session_dir))
+    script = (
+        "import sys; from pathlib import Path; from render.cache import CacheOptions; "
+        "from render.pipeline import render_session; "
+        "from render.session import LoadOptions, load_session; "
+        f"folder = Path({str(session_dir)!r}); "
+        "s = load_session(folder / 'session.yaml', LoadOptions(out_dir=folder / 'out')); "
+        "r = render_session(s, 2, caching=CacheOptions(folder=folder / 'cache')); "
+        "print(len(r.account.rendered), sorted(m for m in ('scipy.signal', 'scipy.fft') "
+        "if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["0", "[]"]
+
+
 def test_a_mix_entry_lost_after_its_brief_is_rendered_again(
     session_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -405,7 +451,9 @@ def test_a_mix_entry_lost_after_its_brief_is_rendered_again(
 
     render(session_dir, "out", cached(session_dir))
     session = load_session(session_dir / "session.yaml", LoadOptions(out_dir=session_dir / "out"))
-    mix_key = Incremental(session, cached(session_dir)).keys.strips(plan(session))[1].key
+    render_plan = plan(session)
+    keys = Incremental(session, cached(session_dir)).keys
+    mix_key = keys.strips(render_plan, render_plan.length)[1].key
     real_load = Cache.load
     monkeypatch.setattr(
         Cache, "load", lambda self, key: None if key == mix_key else real_load(self, key)
