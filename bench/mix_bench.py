@@ -89,14 +89,16 @@ def build_session(folder: Path, seed: int = 16) -> Path:
     return session
 
 
-def start_engine() -> None:
-    """Import the renderer and start numba's compiler (loading the first kernel from its
-    cache takes ~0.5 s, which a render pays on its first kernel call), outside the timing."""
+def start_engine(kernels: bool = True) -> None:
+    """Import the renderer and, with ``kernels``, start numba's compiler (loading the first
+    kernel from its cache takes ~0.3 s, which a render pays on its first kernel call),
+    outside the timing."""
     from render.dsp.kernel_math import exp_each
     from render.memory import tune_allocator
     from render.pipeline import render_session  # noqa: F401
 
-    exp_each(np.zeros(1))
+    if kernels:
+        exp_each(np.zeros(1))
     tune_allocator()  # as the command line does
 
 
