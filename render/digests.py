@@ -54,7 +54,7 @@ class InputDigests:
         if name in self.this_render:
             return self.this_render[name]
         status = path.stat()
-        identity = _identity(status)
+        identity = file_identity(status)
         remembered = self.known.get(name)
         if remembered is not None and remembered[:4] == identity:
             digest = str(remembered[4])
@@ -73,10 +73,10 @@ class InputDigests:
         have moved its mtime or size, and then nothing carries over."""
         name = str(path.resolve())
         remembered = self.known.get(name)
-        if remembered is None or remembered[:4] != _identity(before):
+        if remembered is None or remembered[:4] != file_identity(before):
             return
         with contextlib.suppress(OSError):
-            after = _identity(path.stat())
+            after = file_identity(path.stat())
             if after[:2] + after[3:] == remembered[:2] + remembered[3:4]:
                 self.known[name] = [*after, remembered[4]]
                 self.changed = True
@@ -98,7 +98,7 @@ class InputDigests:
             self.changed = False
 
 
-def _identity(status: os.stat_result) -> list[int]:
+def file_identity(status: os.stat_result) -> list[int]:
     """What tells a file changed, short of reading it: size, mtime, ctime, inode."""
     return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
 

@@ -24,7 +24,7 @@ import numpy as np
 from render import audio_io
 from render.cache import DEFAULT_DIR, Cache, CacheOptions, DamagedEntry
 from render.deliver import Delivered
-from render.digests import InputDigests, file_sha256
+from render.digests import InputDigests, file_identity, file_sha256
 from render.errors import OutputError
 from render.graph import RenderPlan
 from render.keys import Ingredients, Keys, Stage, sha256_json, why
@@ -75,6 +75,7 @@ class Incremental:
         self._record_path = None if root is None else root / "renders" / _record_name(session)
         self._before = self._read_record()
         self._stages: dict[str, Ingredients] = {}
+        self._outputs: dict[Path, tuple[list[int], str]] = {}  # identity, sha256
         self._storer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache_store")
         self._stores: list[Future[None]] = []  # mixes and masters, stored beside the render
 
@@ -95,13 +96,13 @@ class Incremental:
         found = self._load(stage)
         if found is not None:
             size, digest, description, figures, corrections = found
-            if _holds(path, size, digest):
+            if self._holds(path, size, digest):
                 self.account.reused.append(stage.name)
                 return Delivered(path, description, figures, corrections)
         made = make()
         if self.cache is not None:
             figures = (made.description, made.figures, made.corrections)
-            self.cache.store(stage.key, (path.stat().st_size, file_sha256(path), *figures))
+            self.cache.store(stage.key, (path.stat().st_size, self.output_sha256(path), *figures))
         self._ran(stage, reason=None if found is None else NOT_HELD)
         return made
 
@@ -152,6 +153,25 @@ class Incremental:
             return made
 
         return self.with_samples(mix, from_strips), mix
+
+    def _holds(self, path: Path, size: int, sha256: str) -> bool:
+        """Whether the file at ``path`` is already these bytes (an unchanged output)."""
+        try:
+            return path.stat().st_size == size and self.output_sha256(path) == sha256
+        except OSError:
+            return False
+
+    def output_sha256(self, path: Path) -> str:
+        """The sha256 of an output file, read once per render while the file stays as it was
+        (size, mtime, ctime, inode): checking a cached file and listing it in the manifest
+        share one reading of it."""
+        identity = file_identity(path.stat())
+        known = self._outputs.get(path)
+        if known is not None and known[0] == identity:
+            return known[1]
+        digest = file_sha256(path)
+        self._outputs[path] = (identity, digest)
+        return digest
 
     def _length(self, plan: RenderPlan) -> int:
         """``plan.length``, as the cache noted it for the same ``plan.length_recipe`` and
@@ -250,14 +270,6 @@ class Incremental:
 
 def _brief_key(stage: Stage) -> str:
     return sha256_json({"brief of": stage.key})
-
-
-def _holds(path: Path, size: int, sha256: str) -> bool:
-    """Whether the file at ``path`` is already these bytes (an unchanged output)."""
-    try:
-        return path.stat().st_size == size and file_sha256(path) == sha256
-    except OSError:
-        return False
 
 
 def _record_name(session: Session) -> str:

@@ -55,6 +55,7 @@ def build_manifest(
     inputs: list[dict[str, Any]],
     stages: Mapping[str, str],
     outputs: list[tuple[str, Path, str, Analysis | None]],
+    sha256: Callable[[Path], str] = file_sha256,
 ) -> dict[str, Any]:
     """The manifest of a render of ``session``: ``inputs`` is ``describe_inputs(session)``;
     ``stages`` maps "mix"/"master" to ``audio_sha256`` of that signal; ``outputs`` lists
@@ -75,7 +76,7 @@ def build_manifest(
             {
                 "role": role,
                 "file": path.name,
-                "sha256": file_sha256(path),
+                "sha256": sha256(path),
                 "size_bytes": path.stat().st_size,
                 "format": description,
                 "integrated_lufs": json_number(figures and figures.loudness.integrated_lufs),

@@ -181,7 +181,9 @@ def render_session(
             outputs = [("mix", d.path, d.description, mix_figures) for d in files]
             outputs += [("master", m.path, m.description, m.figures) for m in masters]
             outputs += [("report", path, "QC report", None) for path in report_files]
-            manifest = build_manifest(session, inputs.result(), stages, outputs)
+            manifest = build_manifest(
+                session, inputs.result(), stages, outputs, reuse.output_sha256
+            )
             manifest_path = write_manifest(manifest, out_dir)
     reuse.finish()
     return RenderResult(

@@ -441,6 +441,27 @@ def test_an_unchanged_render_loads_no_signal_library(session_dir: Path) -> None:
     assert run.stdout.split() == ["0", "[]"]
 
 
+def test_an_output_file_is_read_once_per_render(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking that a cached output file is still in place and listing it in the manifest
+    share one reading of it, in a cold render (stored, then listed) and an unchanged one."""
+    from render import incremental, manifest
+
+    read: list[str] = []
+
+    def counting(path: Path) -> str:
+        read.append(path.name)
+        return file_sha256(path)
+
+    monkeypatch.setattr(incremental, "file_sha256", counting)
+    monkeypatch.setattr(manifest, "file_sha256", counting)
+    for _ in range(2):
+        read.clear()
+        render(session_dir, "out", cached(session_dir))
+        assert read.count("mix.wav") == 1
+
+
 def test_a_mix_entry_lost_after_its_brief_is_rendered_again(
     session_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
