@@ -112,7 +112,7 @@ def main() -> None:
         seconds, whole = figures["seconds"], figures["command_seconds"]
         print(
             f"{name:>24}: {seconds:6.2f} s  {seconds / cold['seconds']:6.1%} of cold"
-            f"  ({whole:.2f} s, {whole / cold['command_seconds']:.0%})"
+            f"  ({whole:.2f} s, {whole / cold['command_seconds']:.1%})"
             f"  ({SECONDS / seconds:.0f}x realtime, peak RSS "
             f"{figures['peak_rss_mb']:.0f} MB, {figures['reused']:.0f} stages reused, "
             f"{figures['rendered']:.0f} rendered)"
