@@ -415,8 +415,7 @@ def _queue_after(
     def start(previous: Future[StripOutput]) -> None:
         if not result.set_running_or_notify_cancel():
             return  # cancelled while it waited
-        failure = CancelledError() if previous.cancelled() else previous.exception()
-        if failure is not None:
+        if (failure := _failure(previous)) is not None:
             result.set_exception(failure)
             return
         try:
@@ -430,11 +429,15 @@ def _queue_after(
 
 def _settle(result: Future[StripOutput], done: Future[StripOutput]) -> None:
     """Give ``result`` (running) the outcome of ``done``."""
-    failure = CancelledError() if done.cancelled() else done.exception()
-    if failure is None:
+    if (failure := _failure(done)) is None:
         result.set_result(done.result())
     else:
         result.set_exception(failure)
+
+
+def _failure(done: Future[StripOutput]) -> BaseException | None:
+    """Why ``done`` (a finished future) failed, its cancelling included; None if it did not."""
+    return CancelledError() if done.cancelled() else done.exception()
 
 
 class _Streamed:
