@@ -62,16 +62,17 @@ class RenderPlan:
     content_end: int  # where the last clip ends; the mix is not cut shorter than this
     key_sources: frozenset[str]  # strips whose output a sidechain listens to
     stems: dict[str, audio_io.StemInfo]  # each track's stem header, read once per render
+    known_tail: tuple[int, tuple[str, ...]] | None = None  # ``tail``, as noted before
 
     @property
     def length(self) -> int:
         """Samples in every buffer: the longest clip plus the longest tail."""
-        return self.content_end + self._tail[0]
+        return self.content_end + self.tail[0]
 
     @property
     def notes(self) -> tuple[str, ...]:
         """What the summary should say about the plan (a cut tail)."""
-        return self._tail[1]
+        return self.tail[1]
 
     @cached_property
     def length_recipe(self) -> dict[str, Any]:
@@ -90,9 +91,12 @@ class RenderPlan:
         }
 
     @cached_property
-    def _tail(self) -> tuple[int, tuple[str, ...]]:
+    def tail(self) -> tuple[int, tuple[str, ...]]:
         """The longest tail on any path to the mix, cut at ``MAX_TAIL_S``, and the note of
-        the cut."""
+        the cut: ``known_tail`` where a plan of the same ``length_recipe`` worked it out
+        before, else from every chain's tails (a synthetic reverb's makes its IR)."""
+        if self.known_tail is not None:
+            return self.known_tail
         tail = _longest_tail(list(self.nodes)) + chain_tail_samples(self.mix_chain)
         longest = MAX_TAIL_S * self.sample_rate
         if tail <= longest:

@@ -12,6 +12,7 @@ a stage run again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -112,8 +113,7 @@ class Incremental:
         """The mix and its stage: from the cache (its samples loaded only when first used),
         or rendered by ``render`` with the strips' cache (its entries reused, the other
         strips recorded)."""
-        length = self._length(plan)
-        stages, mix = self.keys.strips(plan, length)
+        stages, mix = self.keys.strips(plan)
         for stage in stages.values():
             self._stages[stage.name] = stage.ingredients
         if self.cache is None:
@@ -124,7 +124,7 @@ class Incremental:
         # A sum covers the inputs whose earlier signals can be taken out: recipes (tracks)
         # or entries (cached strips); the others are summed afresh on every render.
         covered = cacheable | {node.name for node in plan.nodes if node.is_track}
-        sums = self.keys.input_sums(plan, stages, covered, length)
+        sums = self.keys.input_sums(plan, stages, covered)
         for stage in sums.values():  # the sums the cache holds: a mix it serves touches none
             self._stages[stage.name] = self._before.get(stage.name, stage.ingredients)
 
@@ -173,18 +173,19 @@ class Incremental:
         self._outputs[path] = (identity, digest)
         return digest
 
-    def _length(self, plan: RenderPlan) -> int:
-        """``plan.length``, as the cache noted it for the same ``plan.length_recipe`` and
-        renderer: working it out takes making every synthetic reverb's impulse response,
-        which a render served from the cache would do for nothing; noted when worked out."""
+    def planned(self, plan: RenderPlan) -> RenderPlan:
+        """``plan`` knowing its tail (and so its length) as the cache noted it for the same
+        ``plan.length_recipe`` and renderer: working it out takes making every synthetic
+        reverb's impulse response, which a render served from the cache, or one whose
+        reverbs are cached, would do for nothing; noted when worked out."""
         if self.cache is None:
-            return plan.length
+            return plan
         key = sha256_json({"length of": [self.keys.engine, plan.length_recipe]})
         known = self.cache.load(key)
-        if isinstance(known, int):
-            return known
-        self.cache.store(key, plan.length)
-        return plan.length
+        if isinstance(known, tuple):
+            return dataclasses.replace(plan, known_tail=known)
+        self.cache.store(key, plan.tail)
+        return plan
 
     def with_samples(self, stage: Stage, make: Callable[[], S]) -> S:
         """``value`` for a product with samples: from the cache, its samples are loaded only

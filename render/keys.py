@@ -59,10 +59,9 @@ class Keys:
         self.digests = digests
         self.engine = sha256_json([code_sha256(), renderer()])
 
-    def strips(self, plan: RenderPlan, length: int) -> tuple[dict[str, Stage], Stage]:
-        """Every track's and bus's output stage, and the mix's (before the mix file), for
-        buffers of ``length`` samples (``plan.length``)."""
-        song = self._song(length)
+    def strips(self, plan: RenderPlan) -> tuple[dict[str, Stage], Stage]:
+        """Every track's and bus's output stage, and the mix's (before the mix file)."""
+        song = self._song(plan.length)
         if self.digests is not None:  # a cold render hashes every stem: two at a time
             self.digests.learn(n.strip.stem for n in plan.nodes if isinstance(n.strip, Track))
         stages: dict[str, Stage] = {}
@@ -99,13 +98,13 @@ class Keys:
         return stages, mix
 
     def input_sums(
-        self, plan: RenderPlan, stages: Mapping[str, Stage], covered: set[str], length: int
+        self, plan: RenderPlan, stages: Mapping[str, Stage], covered: set[str]
     ) -> dict[str, Stage]:
         """Each bus's summed input before its own inserts and fader, and the mix bus's, over
         the inputs from ``covered`` strips (those whose earlier signals can be taken out
         again): their stages, taps and levels only (so a change to the bus itself keeps its
         input sum)."""
-        song = self._song(length)
+        song = self._song(plan.length)
         names = {n.name: f"input of buses.{n.name}" for n in plan.nodes if not n.is_track}
         names[MIX_BUS] = "input of the mix"
         sums = {}

@@ -86,7 +86,7 @@ def render_session(
         if reuse.cache is None:
             inputs = _beside(side, jobs, describe_inputs, session)
         with stage("mix"):
-            render_plan = plan(session)
+            render_plan = reuse.planned(plan(session))
             mix, mix_stage = reuse.mix(
                 render_plan,
                 _loading_plots(
@@ -400,7 +400,7 @@ def premaster(
     measures before it knows every song's loudness goal (``master.master_at`` finishes it);
     with ``caching``, each from the render cache where it holds them."""
     reuse = Incremental(session, caching)
-    render_plan = plan(session)
+    render_plan = reuse.planned(plan(session))
     mix, mix_stage = reuse.mix(
         render_plan, lambda strips: render_mix(session, jobs, render_plan, strips)
     )

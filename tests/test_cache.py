@@ -472,9 +472,7 @@ def test_a_mix_entry_lost_after_its_brief_is_rendered_again(
 
     render(session_dir, "out", cached(session_dir))
     session = load_session(session_dir / "session.yaml", LoadOptions(out_dir=session_dir / "out"))
-    render_plan = plan(session)
-    keys = Incremental(session, cached(session_dir)).keys
-    mix_key = keys.strips(render_plan, render_plan.length)[1].key
+    mix_key = Incremental(session, cached(session_dir)).keys.strips(plan(session))[1].key
     real_load = Cache.load
     monkeypatch.setattr(
         Cache, "load", lambda self, key: None if key == mix_key else real_load(self, key)
