@@ -32,11 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from render.dsp.kernel_math import exp_each, log10_each, sum_of_squares
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import true_peak_chunks
+from render.jit import njit
 from render.measure import LoudnessFigures, integrated_loudness_lufs, measure
 
 CLIP_LEVEL = 1.0 - 2.0**-15

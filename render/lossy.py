@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from numba import njit
 
 from render import audio_io
+from render.jit import njit
 
 LOSSY_FORMATS = {
     "mp3": ("MP3", "MPEG_LAYER_III"),

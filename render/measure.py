@@ -44,11 +44,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from render.dsp.kernel_math import log10_each
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import true_peak_chunks
+from render.jit import njit
 
 # The analog prototype of the K-weighting filter, as fitted by Brecht De Man to the 48 kHz
 # coefficients of BS.1770-4 Tables 1 and 2 and used by libebur128 (ebur128.c, filter init):

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from numba import njit
+
+from render.jit import njit
 
 SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
 _MAX_CHUNKS = 64  # a WAV with more chunks before its data is left to libsndfile

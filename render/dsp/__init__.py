@@ -14,5 +14,5 @@ The contract every module here keeps:
 - Randomness (synthetic reverb tails) comes from a ``numpy.random.Generator`` passed in,
   never from global state, so the same seed gives the same bytes.
 - Per-sample recursions are numba-compiled with ``nogil=True, cache=True`` so tracks can run
-  in parallel threads.
+  in parallel threads (declared with ``render.jit.njit``, which loads numba on first use).
 """

@@ -30,9 +30,9 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from render.dsp.filters import band_limit_sos
+from render.jit import njit
 
 REPEAT_FLOOR_DB = -90.0
 """Where the tail ends: repeats 90 dB down are below the noise of any 16-bit master."""

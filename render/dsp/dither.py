@@ -30,7 +30,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from numba import njit
+
+from render.jit import njit
 
 Dither = Literal["tpdf", "tpdf_shaped", "none"]
 

@@ -33,7 +33,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
-from numba import njit
 
 from render.dsp.filters import band_limit_sos
 from render.dsp.kernel_math import (
@@ -52,6 +51,7 @@ from render.dsp.kernel_math import (
 )
 from render.dsp.levels import db_to_gain
 from render.dsp.shapes import check_channels, checked_block
+from render.jit import njit
 
 Detector = Literal["peak", "rms"]
 

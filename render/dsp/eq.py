@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
-from numba import njit
 
 from render.dsp.levels import db_to_gain
 from render.dsp.shapes import check_channels, checked_block
+from render.jit import njit
 
 BandType = Literal["peak", "low_shelf", "high_shelf", "notch", "band_pass"]
 BandChannels = Literal["stereo", "mid", "side", "left", "right"]

@@ -12,14 +12,11 @@ fastmath (so without FMA contraction), and give the same bits on every CPU."""
 
 from __future__ import annotations
 
-import functools
 import math
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
-from numba import njit, vectorize
+
+from render.jit import njit, vectorize
 
 JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}
 """numba options of every kernel: ``error_model="numpy"`` drops the zero-division checks
@@ -163,23 +160,8 @@ def expm1(y: float) -> float:
     return p if abs(y) < _EXPM1_SERIES_LIMIT else large
 
 
-class _ufunc:
-    """A float64 ufunc of a scalar kernel, compiled (or loaded from numba's cache) on its
-    first call rather than at import: the first kernel a process loads costs ~0.7 s of
-    compiler start-up, which commands that never call one (``render --check``) skip."""
-
-    def __init__(self, scalar: Callable[[float], float]) -> None:
-        functools.update_wrapper(self, scalar)
-        self._scalar = scalar
-        self._compiled: Any = None
-        self._lock = threading.Lock()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._compiled is None:
-            with self._lock:
-                if self._compiled is None:
-                    self._compiled = vectorize(["float64(float64)"], cache=True)(self._scalar)
-        return self._compiled(*args, **kwargs)
+_ufunc = vectorize(["float64(float64)"], cache=True)
+"""A float64 ufunc of a scalar kernel."""
 
 
 @_ufunc

@@ -13,9 +13,9 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from numba import njit
 
 from render.dsp.kernel_math import DB_PER_NEPER, JIT, exp_each, expm1, expm1_each
+from render.jit import njit
 
 FadeCurve = Literal["linear", "equal_power", "exponential", "s_curve"]
 _EXPONENTIAL_RANGE = math.log(1000.0)

@@ -5,11 +5,11 @@ removes that delay (``render.chain``)."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from render.dsp.kernel_math import finite_db, one_pole
 from render.dsp.levels import db_to_gain
 from render.dsp.true_peak import true_peaks
+from render.jit import njit
 
 
 def limit(

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
 from render.dsp.eq import Band, routed_sections, sos_power
 from render.dsp.levels import db_to_gain
 from render.dsp.shapes import check_channels, checked_block
+from render.jit import njit
 
 BLOCK_SAMPLES = 8192
 """Partition and hop, samples: the largest whose 2x FFT (two channels) still fits the 512 kB

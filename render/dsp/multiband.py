@@ -42,12 +42,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from render.dsp.dynamics import Compressor
 from render.dsp.filters import butterworth_sos
 from render.dsp.kernel_math import JIT
 from render.dsp.shapes import check_channels, checked_block
+from render.jit import njit
 
 MAX_CROSSOVERS = 3
 """1 to 3 crossovers: 2 to 4 bands, the usual range of a mastering multiband."""

@@ -37,10 +37,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from render.dsp.filters import band_limit_sos, butterworth_sos
 from render.dsp.kernel_math import exp_each, log10_each
+from render.jit import njit
 
 CROSSOVER_HZ = 2000.0
 """Where damping starts: the air and soft furnishing losses that shorten a room's decay act

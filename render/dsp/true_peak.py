@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from functools import cache
 
 import numpy as np
-from numba import njit
+
+from render.jit import njit
 
 _BLOCK = 1024
 """Samples per block in the kernel: its buffers stay in the L1 cache."""

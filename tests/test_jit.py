@@ -1,0 +1,56 @@
+"""Kernels load numba on their first call (``render.jit``), and then work as numba's own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def printed(probe: str) -> list[str]:
+    """The lines ``probe`` prints, run in a fresh interpreter (numba not loaded yet)."""
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.splitlines()
+
+
+def test_numba_is_loaded_by_the_first_kernel_call() -> None:
+    """Importing kernel modules loads no numba. The first call of a kernel loads it and puts
+    the dispatchers in place of the stand-ins, also where a module imported one by name, so
+    a kernel that calls another compiles: ``expm1_each`` calls ``expm1``, which calls
+    ``exp``. The values agree with the C library's to 2 ulp."""
+    probe = (
+        "import math, sys\n"
+        "import numpy as np\n"
+        "from render.dsp import kernel_math, levels\n"
+        "from render.jit import Kernel\n"
+        "print('numba' in sys.modules, isinstance(levels.expm1, Kernel))\n"
+        "y = np.array([-3.0, -1e-9, 0.0, 0.3, 2.5])\n"
+        "got = kernel_math.expm1_each(y)\n"
+        "ulps = [abs(g - math.expm1(v)) / math.ulp(math.expm1(v) or 1.0) for g, v in zip(got, y)]\n"
+        "print('numba' in sys.modules, max(ulps) <= 2.0)\n"
+        "print(type(kernel_math.exp).__name__, type(levels.expm1).__name__)\n"
+        "print(abs(kernel_math.exp(1.0) - math.e) <= math.ulp(math.e))\n"
+    )
+    assert printed(probe) == [
+        "False True",
+        "True True",
+        "CPUDispatcher CPUDispatcher",
+        "True",
+    ]
+
+
+def test_a_kernel_declared_after_numba_is_loaded_is_numbas_own() -> None:
+    """A module imported after the first kernel call gets dispatchers, not stand-ins."""
+    probe = (
+        "import numpy as np\n"
+        "from render.dsp.kernel_math import exp_each\n"
+        "exp_each(np.zeros(1))\n"
+        "from render.dsp import eq\n"
+        "print(type(eq._sosfilt).__name__)\n"
+    )
+    assert printed(probe) == ["CPUDispatcher"]
