@@ -5,9 +5,11 @@ their processing and routing; ``render`` turns it into a reproducible mix.
 
 ``scipy.signal`` and ``scipy.fft`` are imported where they are used, not at the top of a
 module: importing them takes 0.75 s (scipy 1.17 rewrites every function's docstring as it
-loads), which a render that finds everything in its cache never needs. For the same reason
-kernels are declared with ``render.jit.njit``, not numba's own: numba (0.2 s to import) is
-loaded by the first kernel called.
+loads), which a render that finds everything in its cache never needs. The designs every
+mix needs are the project's own (``eq.pass_sos``, ``eq.sosfilt``, the true-peak interpolator,
+``windows.hann``), so only saturation, linear-phase EQ and width load scipy.signal at all.
+For the same reason kernels are declared with ``render.jit.njit``, not numba's own: numba
+(0.2 s to import) is loaded by the first kernel called.
 """
 
 import os

@@ -47,6 +47,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from render.dsp.eq import Band, equalize, routed_sections, sos_power
 from render.dsp.kernel_math import sum_of_squares
 from render.dsp.levels import db_to_gain, gain_to_db
+from render.dsp.windows import hann
 from render.measure import integrated_loudness_lufs
 
 
@@ -315,10 +316,10 @@ class _Spectrum:
 
     @classmethod
     def of(cls, x: np.ndarray, sample_rate: int) -> _Spectrum:
-        from scipy import fft, signal  # on use: see the package docstring
+        from scipy import fft  # on use: see the package docstring
 
         n = 1 << math.ceil(math.log2(sample_rate / SPECTRUM_RESOLUTION_HZ))
-        window = signal.get_window("hann", n)
+        window = hann(n)
         frequencies_hz = np.arange(math.floor(VOCAL_RANGE_HZ[1] * n / sample_rate) + 1) * (
             sample_rate / n
         )

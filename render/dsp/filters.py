@@ -2,7 +2,7 @@
 
 One design serves every place that trims a band (the reverb's wet signal, the delay's
 feedback loop, the width's side channel and the reverb's crossover): a 2nd-order Butterworth
-section from the bilinear transform with pre-warping (``scipy.signal.butter``; Oppenheim &
+section from the bilinear transform with pre-warping (the EQ's ``pass_sos``; Oppenheim &
 Schafer, "Discrete-Time Signal Processing", ch. 7, the bilinear transformation). Butterworth
 because it is maximally flat in the passband, so a trim never adds a resonant bump; 2nd order
 (12 dB per octave) because these are gentle tone trims. Its magnitude at the cutoff is

@@ -38,6 +38,7 @@ import math
 
 import numpy as np
 
+from render.dsp.eq import sosfilt
 from render.dsp.filters import band_limit_sos, butterworth_sos
 from render.dsp.kernel_math import exp_each, log10_each
 from render.jit import njit
@@ -205,10 +206,8 @@ class ConvolutionReverb:
             part = x[:, start : start + PARTITION]
             wet[:, start : start + part.shape[1]] = self._convolve(part)
             self._ended = part.shape[1] < PARTITION
-        if len(self._sos) and x.shape[1]:
-            from scipy import signal  # on use: see the package docstring
-
-            wet, self._zi = signal.sosfilt(self._sos, wet, axis=-1, zi=self._zi)
+        if len(self._sos):
+            wet = sosfilt(self._sos, wet, self._zi)
         wet *= self._mix
         wet += (1.0 - self._mix) * x
         return wet
@@ -263,11 +262,9 @@ def _band_correlation(bands: list[np.ndarray], sample_rate: int) -> np.ndarray:
     energy each pair of band envelopes contributes for unit white noise (the cross terms
     are not 0, since both bands filter the same noise; ``C.sum() == 1`` for the allpass
     sum). 50 ms holds the crossover's response to far below rounding."""
-    from scipy import signal  # on use: see the package docstring
-
     impulse = np.zeros(round(0.05 * sample_rate))
     impulse[0] = 1.0
-    responses = np.stack([signal.sosfilt(sos, impulse) for sos in bands])
+    responses = np.stack([sosfilt(sos, impulse) for sos in bands])
     # Summed elementwise rather than with ``@``: BLAS's order of additions depends on the CPU.
     return np.sum(responses[:, np.newaxis] * responses[np.newaxis], axis=-1)
 
@@ -306,8 +303,6 @@ def _decaying_noise(
 ) -> np.ndarray:
     """One channel of the tail: build-up ramp plus early taps, split into the bands, each
     band times its own decay envelope."""
-    from scipy import signal  # on use: see the package docstring
-
     n = len(envelopes[0])
     ramp = np.minimum(1.0, np.arange(n) / build_up)
     excitation = rng.standard_normal(n) * ramp
@@ -319,7 +314,6 @@ def _decaying_noise(
     missing = np.sum(expected_energy * (1.0 - ramp[:build_up] ** 2))
     excitation[positions] += signs * np.sqrt(missing / np.sum(expected_energy[positions]))
     low, high = (
-        envelope * signal.sosfilt(sos, excitation)
-        for envelope, sos in zip(envelopes, bands, strict=True)
+        envelope * sosfilt(sos, excitation) for envelope, sos in zip(envelopes, bands, strict=True)
     )
     return low + high
