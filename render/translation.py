@@ -316,8 +316,6 @@ class _Spectrum:
 
     @classmethod
     def of(cls, x: np.ndarray, sample_rate: int) -> _Spectrum:
-        from scipy import fft  # on use: see the package docstring
-
         n = 1 << math.ceil(math.log2(sample_rate / SPECTRUM_RESOLUTION_HZ))
         window = hann(n)
         frequencies_hz = np.arange(math.floor(VOCAL_RANGE_HZ[1] * n / sample_rate) + 1) * (
@@ -326,7 +324,7 @@ class _Spectrum:
         master, fold, count = np.zeros(frequencies_hz.size), np.zeros(frequencies_hz.size), 0
         for frames in _segments(x, n):
             frames *= window
-            spectra = fft.rfft(frames, axis=-1)[..., : frequencies_hz.size]
+            spectra = np.fft.rfft(frames, axis=-1)[..., : frequencies_hz.size]  # as _mean_psd
             master += np.sum(spectra.real**2 + spectra.imag**2, axis=(0, 1))
             folded = spectra.sum(axis=0)  # the fold's spectrum, times 2
             fold += np.sum(folded.real**2 + folded.imag**2, axis=0)
