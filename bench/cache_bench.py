@@ -12,6 +12,7 @@ needs it), and the whole process too: what a user of the command waits.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -83,7 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         child(args.child, args.jobs, args.cache)
-        return
+        sys.stdout.flush()
+        os._exit(0)  # as the command ends (render.cli.run): without the interpreter's teardown
     source = build_session(args.folder)
     print(f"session: {source} (16 stems x {SECONDS} s), jobs={args.jobs}, best of {args.runs}")
     best: dict[str, dict[str, float]] = {}

@@ -1,5 +1,5 @@
 """``python -m render`` runs the command line."""
 
-from render.cli import main
+from render.cli import run
 
-raise SystemExit(main())
+run()

@@ -102,6 +102,18 @@ def test_check_touches_no_file(demo_copy: Path, capsys: pytest.CaptureFixture[st
     assert "valid (5 tracks)" in capsys.readouterr().out
 
 
+def test_the_command_flushes_its_output_before_it_exits(demo_copy: Path) -> None:
+    """``render`` ends its process without the interpreter's teardown (``cli.run``): what it
+    printed still reaches a pipe, and the status is main's (a failing one: the next test)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "render", "--check", str(demo_copy / "session.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"{demo_copy / 'session.yaml'}: valid (5 tracks)\n"
+
+
 def test_bad_session_exits_1_with_located_errors(tmp_path: Path) -> None:
     """Through a real process: one paragraph per error on stderr, no traceback, no output."""
     session = tmp_path / "song.yaml"
