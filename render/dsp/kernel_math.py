@@ -186,13 +186,19 @@ def log10_each(x: float) -> float:
     return ln(max(x, TINY)) * _LOG10_E
 
 
-@_ufunc
-def tanh_each(u: float) -> float:
-    """``tanh(u)`` of each element, as ``e / (e + 2)`` with ``e = expm1(2 |u|)``: no
-    cancellation near 0, where tanh(u) ~ u."""
+@njit(**JIT)
+def tanh(u: float) -> float:
+    """``tanh(u)`` as ``e / (e + 2)`` with ``e = expm1(2 |u|)``: no cancellation near 0,
+    where tanh(u) ~ u."""
     e = expm1(2.0 * min(abs(u), _TANH_SATURATED))
     t = e / (e + 2.0)
     return t if u >= 0.0 else -t
+
+
+@_ufunc
+def tanh_each(u: float) -> float:
+    """``tanh(u)`` of each element (``tanh``)."""
+    return tanh(u)
 
 
 def sum_of_squares(x: np.ndarray) -> float:

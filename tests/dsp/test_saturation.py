@@ -129,3 +129,22 @@ def test_mix_blends_dry_and_trimmed_wet(rng: np.random.Generator) -> None:
     y = saturate(x, drive_db=6.0, curve="tanh", mix=0.4, output_db=-6.0, oversample=1)
     wet = 10 ** (-6 / 20) * np.tanh(10 ** (6 / 20) * x)
     np.testing.assert_allclose(y, 0.6 * x + 0.4 * wet, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 8])
+@pytest.mark.parametrize("curve", CURVES)
+def test_one_pass_departure_is_two_resample_polys(
+    curve: str, factor: int, rng: np.random.Generator
+) -> None:
+    """The fused polyphase kernel computes what scipy's resampler does in two calls: the
+    segment up ``factor`` times, the curve's departure, and down again (inside the context
+    either side), to rounding."""
+    h = saturation._resampling_filter(factor)
+    reach = 2 * ((len(h) // 2) // factor + 1)
+    segment = rng.uniform(-2.0, 2.0, 500)
+    out = np.zeros(segment.size - 2 * reach)
+    saturation._departure_block(segment, h, factor, curve == "soft_clip", reach, out)
+    fast = signal.resample_poly(segment, factor, 1, window=h)
+    departure = saturation._shape(fast, curve) - fast  # type: ignore[arg-type]
+    expected = signal.resample_poly(departure, 1, factor, window=h)[reach:-reach]
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-14)
