@@ -7,7 +7,7 @@ their processing and routing; ``render`` turns it into a reproducible mix.
 module: importing them takes 0.75 s (scipy 1.17 rewrites every function's docstring as it
 loads), which a render that finds everything in its cache never needs. The designs every
 mix needs are the project's own (``eq.pass_sos``, ``eq.sosfilt``, the true-peak interpolator,
-``windows.hann``), so only saturation, linear-phase EQ and width load scipy.signal at all.
+``windows``), so only saturation (its equiripple design) and width load scipy.signal.
 For the same reason kernels are declared with ``render.jit.njit``, not numba's own: numba
 (0.2 s to import) is loaded by the first kernel called.
 """

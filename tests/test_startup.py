@@ -1,6 +1,6 @@
 """What a render loads as it starts: ``scipy.signal`` (0.6 s to import) only for the effects
-that need its designs (saturation, linear-phase EQ, width), not for a mix and master of EQ,
-compression, reverb, delay and limiting."""
+that need its designs (saturation, width), not for a mix and master of EQ (linear-phase
+too), compression, reverb, delay and limiting."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ buses:
 mastering:
   chain:
     - eq: {highpass: {frequency: 25 Hz, slope: 12}}
+    - eq: {bands: [{high_shelf: 12 kHz, gain: 1 dB}], phase: linear}
     - limiter: {ceiling: -1 dBTP}
   target: {loudness: -16 LUFS}
 output:

@@ -42,6 +42,7 @@ import numpy as np
 from render.dsp.eq import Band, routed_sections, sos_power
 from render.dsp.levels import db_to_gain
 from render.dsp.shapes import check_channels, checked_block
+from render.dsp.windows import tukey
 from render.jit import njit
 
 BLOCK_SAMPLES = 8192
@@ -351,11 +352,9 @@ def _target(amplitude: np.ndarray, checked: np.ndarray) -> _Target:
 def _taps(zero_phase: np.ndarray, length: int) -> np.ndarray:
     """The ``length`` (odd) central samples of the circular zero-phase response, centred and
     Tukey-windowed, made exactly symmetric (h[k] = h[N-1-k] to the bit)."""
-    from scipy import signal  # on use: see the package docstring
-
     half = (length - 1) // 2
     taps = np.concatenate([zero_phase[len(zero_phase) - half :], zero_phase[: half + 1]])
-    taps *= signal.windows.tukey(length, TAPER)
+    taps *= tukey(length, TAPER)
     return 0.5 * (taps + taps[::-1])
 
 

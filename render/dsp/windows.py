@@ -1,6 +1,8 @@
-"""Spectral-analysis windows, without ``scipy.signal`` (0.6 s to import)."""
+"""Windows for spectral analysis and FIR design, without ``scipy.signal`` (0.6 s to import)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -15,3 +17,24 @@ def hann(n: int) -> np.ndarray:
     if n <= 1:
         return np.ones(max(n, 0))
     return (0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, n + 1)))[:-1]
+
+
+def tukey(n: int, alpha: float) -> np.ndarray:
+    """The symmetric Tukey (tapered cosine) window of ``n`` samples: flat but for a
+    raised-cosine taper over ``alpha / 2`` of its length at each end (Harris 1978, §V.G).
+    ``scipy.signal.windows.tukey(n, alpha)`` to the bit, by its own steps, for ``0 < alpha <
+    1``."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"tukey alpha: got {alpha}, expected 0 < alpha < 1")
+    if n <= 1:
+        return np.ones(max(n, 0))
+    k = np.arange(0, n, dtype=np.float64)
+    width = math.floor(alpha * (n - 1) / 2.0)
+    rise, fall = k[: width + 1], k[n - width - 1 :]
+    return np.concatenate(
+        (
+            0.5 * (1 + np.cos(np.pi * (-1 + 2.0 * rise / alpha / (n - 1)))),
+            np.ones(n - 2 * (width + 1)),
+            0.5 * (1 + np.cos(np.pi * (-2.0 / alpha + 1 + 2.0 * fall / alpha / (n - 1)))),
+        )
+    )
