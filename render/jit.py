@@ -29,11 +29,10 @@ _numba: Any = None  # the numba module, once a kernel has been called
 class Kernel:
     """A function declared as a numba kernel; a call compiles it (see the module)."""
 
-    def __init__(self, function: Callable[..., Any], make: Callable[[Any], Any], lazy: bool):
+    def __init__(self, function: Callable[..., Any], make: Callable[[Any], Any]) -> None:
         functools.update_wrapper(self, function)
         self.py_func = function
         self._make = make  # the numba module -> the dispatcher or ufunc
-        self._lazy = lazy  # whether making it compiles nothing yet (njit) or all (vectorize)
         self._compiled: Any = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -63,10 +62,13 @@ def vectorize(signatures: list[str], **options: Any) -> Callable[[Callable[..., 
 
 
 def _declare(function: Callable[..., Any], make: Callable[[Any], Any], lazy: bool) -> Any:
+    """A kernel's stand-in, or numba's own once loaded. ``lazy``: making it compiles
+    nothing yet (a dispatcher, made with the others by ``_load``); else making it compiles
+    it (a ufunc, made on its own first call)."""
     with _lock:
         if _numba is not None and lazy:
             return make(_numba)
-        kernel = Kernel(function, make, lazy)
+        kernel = Kernel(function, make)
         if lazy:
             _declared.append(kernel)
         return kernel

@@ -6,7 +6,7 @@ Noncoincident Drivers", JAES 24(1), 1976): each side is a 2nd-order Butterworth 
 fall at 24 dB/octave, and are in phase at every frequency. With ``D(s) = s^2 + sqrt(2) w s +
 w^2`` the sides are ``w^4 / D^2`` and ``s^4 / D^2``, and since ``D(s) D(-s) = s^4 + w^4``
 their sum is the all-pass ``D(-s) / D(s)``: low + high, added with the same polarity, has
-unit magnitude. The bilinear transform (``scipy.signal.butter``, prewarped) keeps the
+unit magnitude. The bilinear transform (``eq.pass_sos``, prewarped) keeps the
 identity, as it maps ``-s`` to ``z -> 1/z``: with ``t = tan(pi f / Fs)`` the digital sides'
 amplitudes are ``1 / (1 + (t / tc)^4)`` and ``1 / (1 + (tc / t)^4)``, and their sum is the
 all-pass ``(a2 + a1 z^-1 + z^-2) / (1 + a1 z^-1 + a2 z^-2)``, ``a`` the Butterworth
