@@ -38,7 +38,7 @@ from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import true_peak_chunks
 from render.dsp.windows import hann
 from render.jit import njit
-from render.measure import LoudnessFigures, integrated_loudness_lufs, measure
+from render.measure import LoudnessFigures, measure, measure_with_fold
 
 CLIP_LEVEL = 1.0 - 2.0**-15
 """A sample at or beyond this magnitude is at full scale: the largest 16-bit code (32767/32768),
@@ -144,11 +144,9 @@ def analyse(x: np.ndarray, sample_rate: int, ceiling_dbtp: float | None = None) 
     bounds, complete = _tick_bounds(n, sample_rate)
     moments = _tick_moments(x, bounds)
     means = moments[: x.shape[0]].sum(axis=1) / max(n, 1)
-    # The spectrum and the mono fold's loudness run beside the main meter: their FFTs and
-    # filter kernels release the GIL.
+    # The spectrum runs beside the meter (and its mono fold): FFTs and kernels release the GIL.
     psd_job = _BACKGROUND.submit(_mean_psd, x, sample_rate, means)
-    fold_job = _BACKGROUND.submit(_mono_fold_lufs, x, sample_rate)
-    loudness = measure(x, sample_rate)
+    loudness, fold_lufs = measure_with_fold(x, sample_rate)
     integrated = loudness.integrated_lufs
     peak_dbtp = max(loudness.true_peak_dbtp)
     lead, trail = _silent_ends(x)
@@ -164,7 +162,7 @@ def analyse(x: np.ndarray, sample_rate: int, ceiling_dbtp: float | None = None) 
         dc_offset=tuple(means.tolist()),
         correlation=_whole_file_correlation(moments.sum(axis=1), n),
         min_correlation_400ms=_min_window_correlation(moments, bounds, complete),
-        mono_fold_drop_lu=_fold_drop_lu(fold_job.result(), integrated, x.shape[0]),
+        mono_fold_drop_lu=_fold_drop_lu(fold_lufs, integrated, x.shape[0]),
         clipped_runs=_clipped_runs(x, sample_rate),
         true_peak_overs=overs,
         leading_silence_s=lead / sample_rate,
@@ -249,17 +247,6 @@ def _min_window_correlation(moments: np.ndarray, bounds: np.ndarray, complete: i
     return float(valid.min()) if valid.size else 1.0
 
 
-def _mono_fold_lufs(x: np.ndarray, sample_rate: int) -> float:
-    """Loudness of the fold M = (L+R)/2 on both channels (``x`` itself when mono). Two
-    channels of M have the K-weighted energy of one channel of (L+R)/sqrt(2) (BS.1770-4 eq.
-    (4), weights 1), block by block, so that one channel is measured: one filter pass."""
-    if x.shape[0] == 1:
-        return integrated_loudness_lufs(x, sample_rate)
-    fold = x[0] + x[1]
-    fold *= math.sqrt(0.5)
-    return integrated_loudness_lufs(fold[np.newaxis], sample_rate)
-
-
 def _fold_drop_lu(fold_lufs: float, stereo_lufs: float, channels: int) -> float:
     """The fold's loudness minus the stereo loudness: 0.0 for mono, NaN without loudness."""
     if channels == 1:
@@ -267,7 +254,7 @@ def _fold_drop_lu(fold_lufs: float, stereo_lufs: float, channels: int) -> float:
     return math.nan if stereo_lufs == -math.inf else fold_lufs - stereo_lufs
 
 
-_BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis")
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
 
 
 # --- clipping, overs, silence ------------------------------------------------------------------

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from render.dsp.eq import stereo_section
 from render.dsp.kernel_math import log10_each
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import true_peak_chunks
@@ -180,7 +181,22 @@ def measure(x: np.ndarray, sample_rate: int) -> LoudnessFigures:
     """Every figure of ``x`` (``float64[channels, samples]``, 1 or 2 channels) from one
     K-weighting pass and one pass over the ticks; see ``LoudnessFigures``."""
     x = _checked(x)
-    ticks = _Ticks(x, sample_rate)
+    return _figures(x, _Ticks(x, sample_rate))
+
+
+def measure_with_fold(x: np.ndarray, sample_rate: int) -> tuple[LoudnessFigures, float]:
+    """``measure(x)`` and the integrated loudness of its mono fold ``(L + R) / 2`` on both
+    channels (of ``x`` itself when mono), from the same K-weighting pass: the filter is
+    linear, so the fold's weighted signal is ``(K(L) + K(R)) / 2``, and two channels of it
+    hold the energy of one channel of ``(K(L) + K(R)) / sqrt(2)`` (BS.1770-4 eq. (4), weights
+    1). One pass instead of three (both channels, then the fold formed and filtered)."""
+    x = _checked(x)
+    ticks = _Ticks(x, sample_rate, fold=True)
+    fold = ticks.energies if ticks.fold_energies is None else ticks.fold_energies
+    return _figures(x, ticks), _integrated_lufs(_windows(fold, ticks.bounds, _MOMENTARY_TICKS))
+
+
+def _figures(x: np.ndarray, ticks: _Ticks) -> LoudnessFigures:
     momentary = ticks.window_energies(_MOMENTARY_TICKS)
     short_term = ticks.window_energies(_SHORT_TERM_TICKS)
     return LoudnessFigures(
@@ -196,12 +212,20 @@ def measure(x: np.ndarray, sample_rate: int) -> LoudnessFigures:
 
 
 class _Ticks:
-    """The channel-summed energy (sum of squares) of K-weighted audio per 10 ms tick.
+    """The channel-summed energy (sum of squares) of K-weighted audio per 10 ms tick, and
+    with ``fold`` that of a stereo signal's mono fold (``fold_energies``; None for mono).
 
     The filter and the sums run in one numba pass per channel (the channels in parallel
-    threads), so no K-weighted copy of the signal is ever stored."""
+    threads), or in one pass over both channels with ``fold``, so no K-weighted copy of the
+    signal is ever stored."""
 
-    def __init__(self, x: np.ndarray, sample_rate: int, gain: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        sample_rate: int,
+        gain: np.ndarray | None = None,
+        fold: bool = False,
+    ) -> None:
         # Complete ticks only: the last one must end at or before the last sample.
         count = (_TICKS_PER_SECOND * (x.shape[1] + 1) - 1) // sample_rate
         self.bounds = np.arange(count + 1, dtype=np.int64) * sample_rate // _TICKS_PER_SECOND
@@ -209,18 +233,33 @@ class _Ticks:
         scale = np.empty(0) if gain is None else np.ascontiguousarray(gain, dtype=np.float64)
         if scale.size and scale.size < self.bounds[-1]:
             raise ValueError(f"gain: got {scale.size} values, expected {x.shape[1]}")
-        rows = _PARALLEL.map(lambda row: _weighted_tick_energies(row, sos, self.bounds, scale), x)
-        self.energies = np.sum(list(rows), axis=0)  # in channel order: the same bits every time
+        self.fold_energies: np.ndarray | None = None
+        if fold and x.shape[0] == 2 and not scale.size:
+            rows, self.fold_energies = _weighted_stereo_tick_energies(x, sos, self.bounds)
+        else:
+            rows = np.stack(
+                list(
+                    _PARALLEL.map(
+                        lambda row: _weighted_tick_energies(row, sos, self.bounds, scale), x
+                    )
+                )
+            )
+        self.energies = np.sum(rows, axis=0)  # in channel order: the same bits every time
 
     def window_energies(self, ticks: int) -> np.ndarray:
         """Mean square of every window of ``ticks`` ticks, one per tick (10 ms hop), the
         first window starting at time 0; empty when there are fewer ticks."""
-        if self.energies.size < ticks:
-            return np.empty(0)
-        # Not np.convolve: it sums each window with BLAS (ddot), whose order of additions
-        # depends on the CPU; numpy's own sum adds in the same order everywhere.
-        sums = np.lib.stride_tricks.sliding_window_view(self.energies, ticks).sum(axis=-1)
-        return sums / (self.bounds[ticks:] - self.bounds[:-ticks])
+        return _windows(self.energies, self.bounds, ticks)
+
+
+def _windows(energies: np.ndarray, bounds: np.ndarray, ticks: int) -> np.ndarray:
+    """``_Ticks.window_energies`` of per-tick ``energies`` over ticks ending at ``bounds``."""
+    if energies.size < ticks:
+        return np.empty(0)
+    # Not np.convolve: it sums each window with BLAS (ddot), whose order of additions
+    # depends on the CPU; numpy's own sum adds in the same order everywhere.
+    sums = np.lib.stride_tricks.sliding_window_view(energies, ticks).sum(axis=-1)
+    return sums / (bounds[ticks:] - bounds[:-ticks])
 
 
 _PARALLEL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure")
@@ -249,6 +288,33 @@ def _weighted_tick_energies(
             total += value * value
         energies[k] = total
     return energies
+
+
+@njit(nogil=True, cache=True)
+def _weighted_stereo_tick_energies(
+    x: np.ndarray, sos: np.ndarray, bounds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_weighted_tick_energies`` of both channels of ``x`` (``[2, n]``) in one loop, the
+    two recursions side by side (the processor overlaps them), and the energy of the mono
+    fold ``(yL + yR) / sqrt(2)`` of the weighted channels per tick."""
+    energies = np.zeros((2, bounds.size - 1))
+    folded = np.zeros(bounds.size - 1)
+    state = np.zeros((sos.shape[0], 2, 2))
+    for k in range(folded.size):
+        left_total, right_total, fold_total = 0.0, 0.0, 0.0
+        for i in range(bounds[k], bounds[k + 1]):
+            left, right = x[0, i], x[1, i]
+            for j in range(sos.shape[0]):
+                left, right = stereo_section(sos, j, state, left, right)
+            left_total += left * left
+            right_total += right * right
+            fold = (left + right) * _SQRT_HALF
+            fold_total += fold * fold
+        energies[0, k], energies[1, k], folded[k] = left_total, right_total, fold_total
+    return energies, folded
+
+
+_SQRT_HALF = math.sqrt(0.5)
 
 
 def _lufs(energy: np.ndarray | float) -> np.ndarray:

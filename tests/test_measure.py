@@ -8,6 +8,7 @@ for the comparisons with ffmpeg's ``ebur128`` filter and pyloudnorm.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from render.measure import (
     integrated_loudness_lufs,
     k_weighting_sos,
     measure,
+    measure_with_fold,
     sample_peak_dbfs,
     true_peak_dbtp,
 )
@@ -502,3 +504,19 @@ def test_a_tone_shorter_than_a_block_has_peaks_but_no_loudness() -> None:
 def test_refuses_other_shapes(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match=r"expected \(channels 1 or 2, samples\)"):
         measure(np.zeros(shape), RATE)
+
+
+def test_the_fold_comes_from_the_same_pass(rng: np.random.Generator) -> None:
+    """``measure_with_fold``: the stereo figures are ``measure``'s to the bit, and the fold's
+    loudness is that of the fold formed and metered on its own, ``(L + R) / sqrt(2)`` on one
+    channel, to rounding (the filter is linear); a mono signal is its own fold."""
+    x = rng.uniform(-0.5, 0.5, (2, 5 * RATE))
+    x[1] = 0.3 * x[0] + 0.2 * x[1]  # partly correlated, so the fold is not 3 dB down
+    figures, fold_lufs = measure_with_fold(x, RATE)
+    alone = measure(x, RATE)
+    for field in dataclasses.fields(figures):
+        assert np.array_equal(getattr(figures, field.name), getattr(alone, field.name))
+    formed = ((x[0] + x[1]) * math.sqrt(0.5))[np.newaxis]
+    assert fold_lufs == pytest.approx(integrated_loudness_lufs(formed, RATE), abs=1e-9)
+    mono_figures, mono_fold = measure_with_fold(x[:1], RATE)
+    assert mono_fold == mono_figures.integrated_lufs == integrated_loudness_lufs(x[:1], RATE)
