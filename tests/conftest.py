@@ -1,7 +1,10 @@
-"""Shared fixtures: a seeded RNG and writers for small synthetic stems."""
+"""Shared fixtures: a seeded RNG, writers for small synthetic stems, and a render in a
+fresh process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 import soundfile as sf
 
 SAMPLE_RATE = 48_000
+REPO = Path(__file__).resolve().parent.parent
 
 StemWriter = Callable[..., Path]
 
@@ -44,3 +48,24 @@ def session_dir(tmp_path: Path) -> Path:
     write_stem(folder / "stems" / "kick.wav", sine(60.0, 1.0))
     write_stem(tmp_path / "outside.wav", sine(60.0, 1.0))
     return folder
+
+
+def render_in_a_fresh_process(
+    folder: Path, report: str, env: dict[str, str] | None = None
+) -> list[str]:
+    """Render ``folder/session.yaml`` into ``folder/out`` in a new interpreter (nothing
+    loaded yet), then run the statements ``report`` there (with ``result``, the render's
+    result, and ``sys``); the lines they print."""
+    probe = (
+        "import sys; from pathlib import Path\n"
+        "from render.pipeline import render_session\n"
+        "from render.session import LoadOptions, load_session\n"
+        f"folder = Path({str(folder)!r})\n"
+        "s = load_session(folder / 'session.yaml', LoadOptions(out_dir=folder / 'out'))\n"
+        f"result = render_session(s, 2)\n{report}\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.splitlines()

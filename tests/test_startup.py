@@ -4,13 +4,11 @@ too), compression, reverb, delay and limiting."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import sine, write_stem
+from tests.conftest import render_in_a_fresh_process, sine, write_stem
 
 REPO = Path(__file__).resolve().parent.parent
 SESSION = """\
@@ -50,20 +48,10 @@ def test_a_render_of_eq_dynamics_reverb_and_delay_loads_no_scipy_signal(tmp_path
     write_stem(tmp_path / "stems" / "bass.wav", sine(55.0, 2.0, 0.4))
     write_stem(tmp_path / "stems" / "keys.wav", np.vstack([sine(440.0, 2.0), sine(660.0, 2.0)]))
     (tmp_path / "session.yaml").write_text(SESSION)
-    probe = (
-        "import sys; from pathlib import Path\n"
-        "from render.pipeline import render_session\n"
-        "from render.session import LoadOptions, load_session\n"
-        f"folder = Path({str(tmp_path)!r})\n"
-        "s = load_session(folder / 'session.yaml', LoadOptions(out_dir=folder / 'out'))\n"
-        "result = render_session(s, 2)\n"
+    files, modules = render_in_a_fresh_process(
+        tmp_path,
         "print(*sorted(f.path.name for f in result.files))\n"
-        "print('scipy.signal' in sys.modules, 'scipy.fft' in sys.modules)\n"
+        "print('scipy.signal' in sys.modules, 'scipy.fft' in sys.modules)",
     )
-    run = subprocess.run(
-        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    files, modules = run.stdout.splitlines()
     assert files == "cd.wav mix.wav session.wav"
     assert modules == "False True"  # the reverb's FFTs need scipy.fft

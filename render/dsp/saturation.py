@@ -34,7 +34,7 @@ the clipped wave's. With ``oversample = 1`` the output stays within full scale.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -64,6 +64,7 @@ def saturate(
     mix: float = 1.0,
     output_db: float = 0.0,
     oversample: int = 4,
+    resampler: np.ndarray | None = None,
 ) -> np.ndarray:
     """Saturate ``x``: ``(1 - mix) * x + mix * output * curve(drive * x)``.
 
@@ -88,6 +89,9 @@ def saturate(
         Rate factor for the curve (default 4: harmonics up to 7 times Nyquist, 168 kHz at
         48 kHz, are filtered instead of folded, which covers the strong low-order harmonics
         of the whole audio band at moderate drive); 1 runs it at the input rate.
+    resampler : float64[taps], optional
+        ``resampling_filter(oversample)``, designed here when not given (the engine passes
+        the taps it keeps between runs: ``render.designs``).
 
     Returns
     -------
@@ -104,7 +108,9 @@ def saturate(
     if oversample == 1:
         shaped = _shape(driven, curve)
     else:
-        shaped = driven + _oversampled_departure(driven, curve, oversample)
+        if resampler is None:
+            resampler = resampling_filter(oversample)
+        shaped = driven + _oversampled_departure(driven, curve, oversample, resampler)
     return (1.0 - mix) * x + (mix * db_to_gain(output_db)) * shaped
 
 
@@ -116,14 +122,14 @@ def _shape(u: np.ndarray, curve: Curve) -> np.ndarray:
     return clamped - (4.0 / 27.0) * (clamped * clamped * clamped)
 
 
-def _oversampled_departure(u: np.ndarray, curve: Curve, factor: int) -> np.ndarray:
-    """``curve(u) - u`` computed at ``factor`` times the rate, back at the input rate.
+def _oversampled_departure(u: np.ndarray, curve: Curve, factor: int, h: np.ndarray) -> np.ndarray:
+    """``curve(u) - u`` computed at ``factor`` times the rate, back at the input rate, with
+    the resampling filter ``h``.
 
     Blocks of ``CHUNK_SAMPLES`` carry ``reach`` samples of context either side (the span of
     the up- and the down-sampling filter), so each block equals the same stretch of a whole
     signal that is silent outside ``u``.
     """
-    h = _resampling_filter(factor)
     reach = 2 * ((len(h) // 2) // factor + 1)
     n = u.shape[-1]
     padded = np.pad(u, ((0, 0), (reach, reach)))
@@ -196,15 +202,21 @@ def _departure_block(
                     out[n] += c * source[n]
 
 
-def _resampling_filter(factor: int) -> np.ndarray:
+def resampler_design(factor: int) -> dict[str, Any]:
+    """The arguments of ``scipy.signal.remez`` that design the resampling filter for
+    ``factor`` (all that decides its taps, with scipy's version)."""
+    return {
+        "numtaps": _TAPS_PER_FACTOR * factor + 1,
+        "bands": [0.0, PASSBAND_EDGE, 1.0, float(factor)],
+        "desired": [1.0, 0.0],
+        "weight": [1.0, _STOPBAND_WEIGHT],
+        "fs": 2.0 * factor,
+    }
+
+
+def resampling_filter(factor: int) -> np.ndarray:
     """The low-pass both resamplers share, at ``factor`` times the rate (odd length, so zero
     phase is a whole-sample shift); frequencies in units of the output Nyquist."""
     from scipy import signal  # on use: see the package docstring
 
-    return signal.remez(
-        _TAPS_PER_FACTOR * factor + 1,
-        [0.0, PASSBAND_EDGE, 1.0, factor],
-        [1.0, 0.0],
-        weight=[1.0, _STOPBAND_WEIGHT],
-        fs=2.0 * factor,
-    )
+    return np.asarray(signal.remez(**resampler_design(factor)), dtype=np.float64)

@@ -86,7 +86,7 @@ def test_oversampling_removes_the_aliases(curve: str) -> None:
 def test_resampling_filter_stops_everything_above_nyquist(factor: int) -> None:
     # scipy.signal.freqz of the designed taps, frequency in units of the output Nyquist.
     frequencies, response = signal.freqz(
-        saturation._resampling_filter(factor), worN=1 << 16, fs=2.0 * factor
+        saturation.resampling_filter(factor), worN=1 << 16, fs=2.0 * factor
     )
     stopband = np.abs(response[frequencies >= 1.0])
     assert 20 * np.log10(stopband.max()) < -saturation.ALIAS_REJECTION_DB
@@ -139,7 +139,7 @@ def test_one_pass_departure_is_two_resample_polys(
     """The fused polyphase kernel computes what scipy's resampler does in two calls: the
     segment up ``factor`` times, the curve's departure, and down again (inside the context
     either side), to rounding."""
-    h = saturation._resampling_filter(factor)
+    h = saturation.resampling_filter(factor)
     reach = 2 * ((len(h) // 2) // factor + 1)
     segment = rng.uniform(-2.0, 2.0, 500)
     out = np.zeros(segment.size - 2 * reach)
