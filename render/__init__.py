@@ -7,8 +7,8 @@ their processing and routing; ``render`` turns it into a reproducible mix.
 module: importing them takes 0.75 s (scipy 1.17 rewrites every function's docstring as it
 loads), which a render that finds everything in its cache never needs. The designs every
 mix needs are the project's own (``eq.pass_sos``, ``eq.sosfilt``, the true-peak interpolator,
-``windows``), and saturation's equiripple design is kept between runs (``render.designs``),
-so only width loads scipy.signal on every run.
+``windows``, ``eq.sosfiltfilt``), and saturation's equiripple design is kept between runs
+(``render.designs``), so a render loads scipy.signal at most once per machine.
 For the same reason kernels are declared with ``render.jit.njit``, not numba's own: numba
 (0.2 s to import) is loaded by the first kernel called.
 """

@@ -1,6 +1,6 @@
-"""What a render loads as it starts: ``scipy.signal`` (0.6 s to import) only for the effects
-that need its designs (saturation, width), not for a mix and master of EQ (linear-phase
-too), compression, reverb, delay and limiting."""
+"""What a render loads as it starts: never ``scipy.signal`` (0.6 s to import) for a mix and
+master of EQ (linear-phase too), compression, reverb, delay, width and limiting; saturation
+imports it once, to design the filter it keeps (``tests/test_designs.py``)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ mastering:
   chain:
     - eq: {highpass: {frequency: 25 Hz, slope: 12}}
     - eq: {bands: [{high_shelf: 12 kHz, gain: 1 dB}], phase: linear}
+    - width: {amount: 110%, bass_mono: 120 Hz}
     - limiter: {ceiling: -1 dBTP}
   target: {loudness: -16 LUFS}
 output:

@@ -402,6 +402,31 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None) -> np.
     return y.reshape(np.shape(x))
 
 
+def sosfiltfilt(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``scipy.signal.sosfiltfilt(sos, x, padtype=None)`` of one signal (1-D), to rounding:
+    ``sos`` forwards from its steady state for the first sample, then backwards from its
+    steady state for the last output, so the result has zero phase and the squared
+    magnitude. Without importing ``scipy.signal`` (0.6 s)."""
+    rest = _steady_states(sos)  # [sections, 2], for a unit input held forever
+    forward = sosfilt(sos, x, (rest * x[0])[:, np.newaxis, :])
+    backward = sosfilt(sos, forward[::-1], (rest * forward[-1])[:, np.newaxis, :])
+    return backward[::-1].copy()
+
+
+def _steady_states(sos: np.ndarray) -> np.ndarray:
+    """Each section's transposed direct form II state after a unit input held forever
+    (``scipy.signal.sosfilt_zi``), in closed form: section k sees the DC gain ``g`` of the
+    sections before it, outputs ``y = g H_k(1)``, and holds ``z0 = y - b0 g`` and
+    ``z1 = b2 g - a2 y``."""
+    states = np.zeros((len(sos), 2))
+    gain = 1.0
+    for k, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+        y = gain * (b0 + b1 + b2) / (1.0 + a1 + a2)
+        states[k] = y - b0 * gain, b2 * gain - a2 * y
+        gain = y
+    return states
+
+
 @njit(nogil=True, cache=True)
 def _sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, y: np.ndarray) -> None:
     """``scipy.signal.sosfilt`` of one or two channels, ``zi`` updated in place.

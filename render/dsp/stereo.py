@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from render.dsp.eq import sosfiltfilt
 from render.dsp.filters import butterworth_sos
 
 
@@ -30,7 +31,7 @@ def width(
         2 doubles the side (+6.02 dB).
     bass_mono_hz : float or None
         Below this frequency the side signal is removed. The side is high-passed with a
-        2nd-order Butterworth run forwards and backwards (``scipy.signal.sosfiltfilt``): the
+        2nd-order Butterworth run forwards and backwards (``eq.sosfiltfilt``): the
         magnitude is the Butterworth's squared, the same as a 4th-order Linkwitz-Riley
         high-pass (-6.02 dB at the cutoff, 24 dB per octave; Linkwitz, JAES 24(1), 1976),
         but with zero phase. A causal Linkwitz-Riley turns the side by 41 degrees at four
@@ -51,10 +52,7 @@ def width(
     mid = 0.5 * (x[0] + x[1])
     side = 0.5 * (x[0] - x[1])
     if bass_mono_hz is not None:
-        from scipy import signal  # on use: see the package docstring
-
-        highpass = butterworth_sos("highpass", bass_mono_hz, sample_rate)
-        side = signal.sosfiltfilt(highpass, side, padtype=None)
+        side = sosfiltfilt(butterworth_sos("highpass", bass_mono_hz, sample_rate), side)
     side *= amount
     out = np.empty_like(x)
     np.add(mid, side, out=out[0])
