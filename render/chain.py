@@ -55,9 +55,9 @@ a block processor carries its state from one call to the next."""
 class Tail:
     """How long an effect rings after its input falls silent, in samples. Most effects know
     at once; a synthetic reverb knows once its impulse response is made (0.1 s, and the
-    start of numba and scipy.signal: 1 s), which a render served whole from the cache never
-    needs. ``key`` is what decides the length, as JSON: the length itself, or the settings
-    it follows from; ``samples`` works it out on first use."""
+    start of numba: 0.45 s), which a render served whole from the cache never needs.
+    ``key`` is what decides the length, as JSON: the length itself, or the settings it
+    follows from; ``samples`` works it out on first use."""
 
     def __init__(self, samples: int | Callable[[], int], key: Any = None) -> None:
         self._samples = samples
@@ -308,9 +308,11 @@ def _impulse_response(
     return synthesised, Tail(lambda: reverb.reverb_tail_samples(synthesised()), key)
 
 
+@cache
 def _resampler(factor: int) -> np.ndarray:
     """Saturation's resampling filter for ``factor``, kept between runs (``render.designs``):
-    designing it needs scipy.signal, 0.6 s to import."""
+    designing it needs scipy.signal, 0.6 s to import. Read once per process, however many
+    strips saturate."""
     return designs.kept(
         "saturation-resampler",
         saturation.resampler_design(factor),

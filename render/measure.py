@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from render.dsp.eq import stereo_section
+from render.dsp.eq import section, stereo_section
 from render.dsp.kernel_math import log10_each
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import true_peak_chunks
@@ -281,10 +281,7 @@ def _weighted_tick_energies(
         for i in range(bounds[k], bounds[k + 1]):
             value = row[i] * gain[i] if scaled else row[i]
             for j in range(sos.shape[0]):
-                out = sos[j, 0] * value + state[j, 0]
-                state[j, 0] = sos[j, 1] * value - sos[j, 4] * out + state[j, 1]
-                state[j, 1] = sos[j, 2] * value - sos[j, 5] * out
-                value = out
+                value = section(sos, j, state[j], value)
             total += value * value
         energies[k] = total
     return energies

@@ -441,11 +441,7 @@ def _sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, y: np.ndarray) -> N
         for n in range(x.shape[1]):
             value = x[0, n]
             for k in range(sos.shape[0]):
-                b0, b1, b2, a1, a2 = sos[k, 0], sos[k, 1], sos[k, 2], sos[k, 4], sos[k, 5]
-                new = b0 * value + zi[k, 0, 0]
-                zi[k, 0, 0] = b1 * value - a1 * new + zi[k, 0, 1]
-                zi[k, 0, 1] = b2 * value - a2 * new
-                value = new
+                value = section(sos, k, zi[k, 0], value)
             y[0, n] = value
         return
     for n in range(x.shape[1]):
@@ -453,6 +449,17 @@ def _sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, y: np.ndarray) -> N
         for k in range(sos.shape[0]):
             left, right = stereo_section(sos, k, zi, left, right)
         y[0, n], y[1, n] = left, right
+
+
+@njit(nogil=True, cache=True, inline="always")
+def section(sos: np.ndarray, k: int, state: np.ndarray, value: float) -> float:
+    """Section ``k`` of ``sos`` on one sample, in ``sosfilt``'s transposed direct form II
+    (``state[0..1]``, updated). Inlined where it is used."""
+    b0, b1, b2, a1, a2 = sos[k, 0], sos[k, 1], sos[k, 2], sos[k, 4], sos[k, 5]
+    new = b0 * value + state[0]
+    state[0] = b1 * value - a1 * new + state[1]
+    state[1] = b2 * value - a2 * new
+    return new
 
 
 @njit(nogil=True, cache=True, inline="always")
