@@ -56,76 +56,77 @@ def quantise(x: np.ndarray, bit_depth: int, rng: np.random.Generator, dither: Di
     to 1500 LSB. With the bounded error the output stays within 1.5 * (1 + sum |ck|) = 14 LSB
     of the input wherever it is not clipped.
 
-    The signal is quantised ``_CHUNK`` samples at a time, the dither drawn per chunk as raw
-    64-bit words of ``rng``'s bit generator, so no whole-song temporary is formed.
+    Each sample's dither comes from one 64-bit word of SplitMix64 (Steele, Lea & Flood,
+    "Fast splittable pseudorandom number generators", OOPSLA 2014) at the sample's place in
+    the file (frame by frame, channel by channel), keyed by one word of ``rng``: the whole
+    signal is dithered in one pass with no random array drawn first (drawing it cost 0.12 s
+    per 3 minutes of stereo, four times the rounding itself), and the codes do not depend
+    on how the signal is split.
     """
     channels, n = x.shape
     frames = np.empty((n, channels), np.int16 if bit_depth == 16 else np.int32)
     scale = float(2 ** (bit_depth - 1))
     shift = 0 if bit_depth == 16 else 32 - bit_depth
-    coefficients = np.array(E_WEIGHTED_44K1)
-    errors = np.zeros((channels, len(coefficients)))  # each channel's last total errors
-    for start in range(0, n, _CHUNK):
-        block = np.ascontiguousarray(x[:, start : start + _CHUNK], dtype=np.float64)
-        words = rng.bit_generator.random_raw(block.size if dither != "none" else 0)
-        if dither == "tpdf_shaped":
-            _quantise_shaped(block, words, scale, shift, coefficients, errors, frames[start:])
-        else:
-            _quantise_flat(block, words, scale, shift, frames[start:])
+    key = np.uint64(rng.bit_generator.random_raw())
+    samples = np.ascontiguousarray(x, dtype=np.float64)
+    if dither == "tpdf_shaped":
+        _quantise_shaped(samples, key, scale, shift, np.array(E_WEIGHTED_44K1), frames)
+    else:
+        _quantise_flat(samples, key, dither == "tpdf", scale, shift, frames)
     return frames
 
 
-_CHUNK = 1 << 16
-"""Samples quantised per kernel call: the chunk's dither (1 MB for stereo) stays in cache."""
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+"""SplitMix64's increment: 2^64 over the golden ratio, odd."""
 
 
-@njit(nogil=True, cache=True)
-def _tpdf_lsb(words: np.ndarray, index: int) -> float:
-    """TPDF dither on (-1, 1) LSB from ``words[index]`` (none for empty ``words``): its two
-    32-bit halves, each a uniform variable on [0, 1), summed, minus 1."""
-    if words.size == 0:
-        return 0.0
-    word = words[index]
-    return (float(word >> 32) + float(word & 0xFFFFFFFF)) * 2.0**-32 - 1.0
+@njit(nogil=True, cache=True, inline="always")
+def _tpdf_lsb(key: np.uint64, index: int) -> float:
+    """TPDF dither on (-1, 1) LSB for sample ``index`` (frame * channels + channel): the
+    SplitMix64 word of state ``key + (index + 1) * gamma``, its two 32-bit halves each a
+    uniform variable on [0, 1), summed, minus 1."""
+    z = key + np.uint64(index + 1) * _GAMMA
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return (float(z >> np.uint64(32)) + float(z & np.uint64(0xFFFFFFFF))) * 2.0**-32 - 1.0
 
 
 @njit(nogil=True, cache=True)
 def _quantise_flat(
-    x: np.ndarray, words: np.ndarray, scale: float, shift: int, frames: np.ndarray
+    x: np.ndarray, key: np.uint64, dithered: bool, scale: float, shift: int, frames: np.ndarray
 ) -> None:
-    """Round ``x * scale`` plus each sample's dither (``words`` row-major over ``x``) to
-    codes in ``[-scale, scale - 1]``, written shifted left by ``shift`` into
-    ``frames[i, channel]``."""
+    """Round ``x * scale`` plus each sample's dither (where ``dithered``) to codes in
+    ``[-scale, scale - 1]``, written shifted left by ``shift`` into ``frames[i, channel]``."""
     channels, n = x.shape
     for channel in range(channels):
         for i in range(n):
-            code = np.rint(x[channel, i] * scale + _tpdf_lsb(words, channel * n + i))
+            dither = _tpdf_lsb(key, i * channels + channel) if dithered else 0.0
+            code = np.rint(x[channel, i] * scale + dither)
             frames[i, channel] = np.int32(min(max(code, -scale), scale - 1.0)) << shift
 
 
 @njit(nogil=True, cache=True)
 def _quantise_shaped(
     x: np.ndarray,
-    words: np.ndarray,
+    key: np.uint64,
     scale: float,
     shift: int,
     coefficients: np.ndarray,
-    errors: np.ndarray,
     frames: np.ndarray,
 ) -> None:
-    """``_quantise_flat`` with the error feedback of ``coefficients``; ``errors`` carries
-    each channel's last five total errors to the next chunk."""
+    """``_quantise_flat`` (dithered) with the error feedback of ``coefficients``, each
+    channel's from rest."""
     channels, n = x.shape
     c1, c2, c3, c4, c5 = coefficients
     for channel in range(channels):
         # Five taps held in scalars (e1: the total error one sample ago): the recursion is
         # a serial dependency chain, and registers keep it shortest.
-        e1, e2, e3, e4, e5 = errors[channel]
+        e1 = e2 = e3 = e4 = e5 = 0.0
         for i in range(n):
             target = x[channel, i] * scale
             feedback = c1 * e1 + c2 * e2 + c3 * e3 + c4 * e4 + c5 * e5
-            code = np.rint(target + _tpdf_lsb(words, channel * n + i) - feedback)
+            code = np.rint(target + _tpdf_lsb(key, i * channels + channel) - feedback)
             e5, e4, e3, e2 = e4, e3, e2, e1
             e1 = code - (target - feedback)
             frames[i, channel] = np.int32(min(max(code, -scale), scale - 1.0)) << shift
-        errors[channel] = e1, e2, e3, e4, e5

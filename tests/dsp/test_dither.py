@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import freqz, welch
 
-from render.dsp.dither import Dither, quantise
+from render.dsp.dither import Dither, _tpdf_lsb, quantise
 
 FS = 44100  # the rate the filter was designed for (the quantiser itself has no rate)
 LO, HI = -32768.0, 32767.0  # 16-bit codes
@@ -117,3 +117,22 @@ def test_same_seed_same_codes_and_channels_keep_their_own_state() -> None:
     other = codes_of(changed, np.random.default_rng(1))
     np.testing.assert_array_equal(other[1], first[1])
     assert not np.array_equal(other[0], first[0])
+
+
+def test_dither_words_are_splitmix64() -> None:
+    """Sample k's dither is the sum of the two 32-bit halves of SplitMix64's (k+1)-th output
+    from the key, scaled to (-1, 1) LSB: with key 0, the generator's published first outputs
+    (Vigna's splitmix64.c seeded with 0)."""
+    first_words = (0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F)
+    for index, word in enumerate(first_words):
+        halves = (word >> 32) + (word & 0xFFFFFFFF)
+        assert _tpdf_lsb(np.uint64(0), index) == halves * 2.0**-32 - 1.0
+
+
+def test_dither_does_not_depend_on_how_the_signal_is_split() -> None:
+    """A sample's dither depends on its place in the file alone: quantising the first half
+    of a signal gives the first half of the whole signal's codes."""
+    x = np.random.default_rng(11).uniform(-0.9, 0.9, (2, 5000))
+    whole = quantise(x, 16, np.random.default_rng(4), "tpdf")
+    half = quantise(x[:, :2500], 16, np.random.default_rng(4), "tpdf")
+    np.testing.assert_array_equal(half, whole[:2500])
