@@ -273,15 +273,15 @@ def _weighted_tick_energies(
     """Sum of squares of one channel, K-weighted from rest by ``sos`` (transposed direct
     form II, as ``scipy.signal.sosfilt``), over samples ``bounds[k] .. bounds[k + 1] - 1``;
     each input sample first multiplied by ``gain`` where ``gain`` is not empty."""
-    energies = np.zeros(bounds.size - 1)
-    state = np.zeros((sos.shape[0], 2))
+    energies = np.empty(bounds.size - 1)
+    state = _rest(sos.shape[0], 1)
     scaled = gain.size > 0
     for k in range(energies.size):
         total = 0.0
         for i in range(bounds[k], bounds[k + 1]):
             value = row[i] * gain[i] if scaled else row[i]
             for j in range(sos.shape[0]):
-                value = section(sos, j, state[j], value)
+                value = section(sos, j, state[j, 0], value)
             total += value * value
         energies[k] = total
     return energies
@@ -294,9 +294,9 @@ def _weighted_stereo_tick_energies(
     """``_weighted_tick_energies`` of both channels of ``x`` (``[2, n]``) in one loop, the
     two recursions side by side (the processor overlaps them), and the energy of the mono
     fold ``(yL + yR) / sqrt(2)`` of the weighted channels per tick."""
-    energies = np.zeros((2, bounds.size - 1))
-    folded = np.zeros(bounds.size - 1)
-    state = np.zeros((sos.shape[0], 2, 2))
+    energies = np.empty((2, bounds.size - 1))
+    folded = np.empty(bounds.size - 1)
+    state = _rest(sos.shape[0], 2)
     for k in range(folded.size):
         left_total, right_total, fold_total = 0.0, 0.0, 0.0
         for i in range(bounds[k], bounds[k + 1]):
@@ -312,6 +312,17 @@ def _weighted_stereo_tick_energies(
 
 
 _SQRT_HALF = math.sqrt(0.5)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _rest(sections: int, channels: int) -> np.ndarray:
+    """Filter state ``[section, channel, 2]`` at rest: zeroed by loops, since ``np.zeros``
+    of each shape compiles into every kernel several times slower."""
+    state = np.empty((sections, channels, 2))
+    for k in range(sections):
+        for c in range(channels):
+            state[k, c, 0] = state[k, c, 1] = 0.0
+    return state
 
 
 def _lufs(energy: np.ndarray | float) -> np.ndarray:

@@ -156,8 +156,10 @@ def _echo(
     channels, n = x.shape
     d = ring.shape[1]
     sections = sos.shape[0]
-    out = np.empty_like(x)
-    wet = np.zeros(channels)
+    out = np.empty(x.shape)
+    wet = np.empty(channels)  # zeroed by a loop: np.zeros compiles several times slower
+    for c in range(channels):
+        wet[c] = 0.0
     done = position[0]
     slot = done % d
     for i in range(n):

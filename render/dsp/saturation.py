@@ -172,9 +172,11 @@ def _departure_block(
     length = segment.size
     half = (h.size - 1) // 2
     taps = half // factor + 1
-    phases = np.zeros((factor, length))
+    phases = np.empty((factor, length))  # np.empty and a loop: np.zeros compiles slowly
     for p in range(factor):
         fast = phases[p]
+        for m in range(length):
+            fast[m] = 0.0
         for k in range(-taps, taps + 1):
             j = p + half + factor * k
             if 0 <= j < h.size:
