@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -54,3 +56,51 @@ def test_a_kernel_declared_after_numba_is_loaded_is_numbas_own() -> None:
         "print(type(eq._sosfilt).__name__)\n"
     )
     assert printed(probe) == ["CPUDispatcher"]
+
+
+CACHED_SESSION = """\
+version: 1
+stems: stems
+tracks:
+  keys:
+    stem: keys.wav
+    inserts:
+      - eq: {highpass: 40 Hz, bands: [{peak: 1 kHz, gain: -2 dB}]}
+      - compressor: {threshold: -20 dB, ratio: 2}
+mastering:
+  chain:
+    - eq: {bands: [{high_shelf: 8 kHz, gain: 1 dB}]}
+    - limiter: {ceiling: -1 dBTP}
+  target: {loudness: -16 LUFS}
+"""
+
+
+def test_a_cached_render_compiles_no_kernel_for_read_only_arrays(tmp_path: Path) -> None:
+    """numba compiles a kernel again for read-only arrays: had the render kept its mix
+    read-only while storing it, the master's EQ and the analyses of the mix would have
+    compiled a second time (1.6 s more on a first render). A render that stores its mix and
+    master hands its kernels writable arrays only."""
+    from tests.conftest import sine, write_stem
+
+    write_stem(tmp_path / "stems" / "keys.wav", np.vstack([sine(440.0, 1.0), sine(660.0, 1.0)]))
+    (tmp_path / "session.yaml").write_text(CACHED_SESSION)
+    probe = (
+        "import gc; from pathlib import Path\n"
+        "from render.cache import CacheOptions\n"
+        "from render.pipeline import render_session\n"
+        "from render.session import LoadOptions, load_session\n"
+        f"folder = Path({str(tmp_path)!r})\n"
+        "s = load_session(folder / 'session.yaml', LoadOptions(out_dir=folder / 'out'))\n"
+        "caching = CacheOptions(enabled=True, folder=folder / 'cache')\n"
+        "result = render_session(s, 2, caching=caching)\n"
+        "from numba.core.registry import CPUDispatcher\n"
+        "from numba.core.types import Array\n"
+        "kernels, read_only = set(), set()\n"
+        "for d in gc.get_objects():\n"
+        "    if type(d) is CPUDispatcher and d.signatures:\n"
+        "        kernels.add(d.py_func.__name__)\n"
+        "        if any(isinstance(t, Array) and not t.mutable for s in d.signatures for t in s):\n"
+        "            read_only.add(d.py_func.__name__)\n"
+        "print('_true_peaks' in kernels, '_sosfilt' in kernels, sorted(read_only))\n"
+    )
+    assert printed(probe) == ["True True []"]
