@@ -235,9 +235,12 @@ class Cache:
                 continue  # a writer's temporary
             with contextlib.suppress(FileNotFoundError):
                 status = path.stat()
-                # A stem kept as a hard link takes no space while the stem itself is there.
-                size = status.st_size if status.st_nlink == 1 else 0
-                found.append((status.st_mtime_ns, path.name, size, path))
+                # A stem kept as a hard link takes no space while the stem itself is there:
+                # deleting it would free nothing, and lose the earlier bytes that a stem
+                # replaced by a new file is updated from (its mtime is the stem's own, so
+                # it would always look least recently used).
+                if status.st_nlink == 1:
+                    found.append((status.st_mtime_ns, path.name, status.st_size, path))
         total = sum(size for _, _, size, _ in found)
         freed = 0
         for _, _, size, path in sorted(found):

@@ -209,12 +209,22 @@ def test_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
     cache.evict()
     left = sorted(p.name[0] for p in (tmp_path / "entries").iterdir())
     assert left == ["a", "c", "d"]
-    # A stem kept as a hard link costs nothing while the stem is there: nothing more goes.
+    # A stem kept as a hard link costs nothing while the stem is there: nothing more goes,
+    # and it stays when the cache is over its bound, though its mtime (the stem's own) is
+    # the oldest: deleting it would free nothing.
     stem = tmp_path / "stem.wav"
     stem.write_bytes(bytes(10**6))
+    os.utime(stem, ns=(0, 0))
     os.link(stem, tmp_path / "entries" / ("e" * 64))
     cache.evict()
     assert sorted(p.name[0] for p in (tmp_path / "entries").iterdir()) == ["a", "c", "d", "e"]
+    cache.max_bytes //= 3
+    cache.evict()
+    assert sorted(p.name[0] for p in (tmp_path / "entries").iterdir()) == ["a", "e"]
+    # Once the stem is gone, its kept copy takes space and goes by its age like any entry.
+    stem.unlink()
+    cache.evict()
+    assert sorted(p.name[0] for p in (tmp_path / "entries").iterdir()) == ["a"]
 
 
 def test_input_digests_follow_the_file_not_its_mtime(
