@@ -32,7 +32,7 @@ from render.keys import Ingredients, Keys, Stage, sha256_json, why
 from render.mix import Mix
 from render.samples import WithSamples
 from render.session.model import Session
-from render.strip_cache import StripCache, worth_caching
+from render.strip_cache import StripCache, kept_while_unchanged, worth_caching
 from render.sum_cache import Recipes
 
 NOT_HELD = "the output folder does not hold it as written"
@@ -120,10 +120,11 @@ class Incremental:
             return self.value(mix, lambda: render(None)), mix
 
         rate = self.session.sample_rate
-        cacheable = {n.name for n in plan.nodes if worth_caching(n, plan, rate)}
+        always = {n.name for n in plan.nodes if worth_caching(n, plan, rate)}
+        cacheable = always | {n.name for n in plan.nodes if kept_while_unchanged(n, plan)}
         # A sum covers the inputs whose earlier signals can be taken out: recipes (tracks)
-        # or entries (cached strips); the others are summed afresh on every render.
-        covered = cacheable | {node.name for node in plan.nodes if node.is_track}
+        # or entries (strips always cached); the others are summed afresh on every render.
+        covered = always | {node.name for node in plan.nodes if node.is_track}
         sums = self.keys.input_sums(plan, stages, covered)
         for stage in sums.values():  # the sums the cache holds: a mix it serves touches none
             self._stages[stage.name] = self._before.get(stage.name, stage.ingredients)

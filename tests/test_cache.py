@@ -670,6 +670,37 @@ def test_a_mix_bus_change_renders_no_track(sends_dir: Path) -> None:
     assert hashes(sends_dir / "out") == cold(sends_dir)
 
 
+def test_a_reverb_bus_output_is_kept_from_a_render_that_left_its_input_as_it_was(
+    sends_dir: Path,
+) -> None:
+    """A reverb bus with four inputs keeps its input sum and its output too. A change to
+    the group bus leaves the reverb's input as it was: the reverb runs over its cached sum
+    and its output is recorded, so the next such change serves it from the cache. A track
+    change runs it again over the updated sum without recording it (the track is most
+    likely changed again next). Every byte equals a render without the cache."""
+    text = (sends_dir / "session.yaml").read_text()
+    render(sends_dir, "out", cached(sends_dir))
+
+    def render_with(old: str, new: str) -> RenderResult:
+        (sends_dir / "session.yaml").write_text(text.replace(old, new))
+        result = render(sends_dir, "out", cached(sends_dir))
+        assert hashes(sends_dir / "out") == cold(sends_dir)
+        return result
+
+    ran = dict(render_with("ratio: 2", "ratio: 3").account.rendered)
+    assert ran["buses.verb"] == "not in the cache"
+    result = render_with("ratio: 2", "ratio: 4")
+    assert "buses.verb" in result.account.reused
+    assert "buses.verb" not in dict(result.account.rendered)
+    assert "input of buses.verb (unchanged)" not in result.account.reused  # not even opened
+    text = text.replace("ratio: 2", "ratio: 4")
+    ran = dict(render_with("40 Hz", "90 Hz").account.rendered)
+    assert "buses.verb" in ran and "tracks.one" in ran
+    text = text.replace("40 Hz", "90 Hz")
+    ran = dict(render_with("ratio: 4", "ratio: 5").account.rendered)
+    assert ran["buses.verb"] == "not in the cache"  # nothing was kept of the track change's
+
+
 def test_a_mix_sum_covers_the_tracks_and_sums_the_returns_afresh(sends_dir: Path) -> None:
     """Tracks straight to the mix, each sending to a reverb whose output is not cached: the
     mix's cached sum holds the tracks only, so one changed track is taken out of it and
