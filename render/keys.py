@@ -122,6 +122,11 @@ class Keys:
         song = self._song(None)
         return self._stage("master", song, settings, self._files(mastering.chain), _of(mix))
 
+    def limiter_input(self, mix: Stage) -> Stage:
+        """The mastering chain up to its final limiter: what an album song is measured on
+        before its goal is known (``pipeline.premaster``)."""
+        return self.derived("limiter input", [self.master(mix)])
+
     def output(self, name: str, deliverable: Any, source: Stage, verified: bool) -> Stage:
         """A file written from ``source`` (dither is seeded from the seed and the name)."""
         settings = {

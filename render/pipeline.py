@@ -418,8 +418,19 @@ def premaster(
     )
     master_plan = plan_master(session)
     before = reuse.value(
-        reuse.keys.derived("limiter input", [reuse.keys.master(mix_stage)]),
+        reuse.keys.limiter_input(mix_stage),
         lambda: limiter_input(master_plan, mix.audio, session),
     )
     reuse.finish()
     return mix, master_plan, before, reuse.account
+
+
+def premaster_key(session: Session, caching: CacheOptions) -> str | None:
+    """The cache key of ``premaster``'s limiter input, from the session and the hashes of
+    its inputs alone (nothing is rendered, nothing is kept of this); None without a cache."""
+    reuse = Incremental(session, caching)
+    if reuse.cache is None:
+        return None
+    _, mix_stage = reuse.keys.strips(reuse.planned(plan(session)))
+    reuse.digests.save()  # the stems it hashed: the render does not read them again
+    return reuse.keys.limiter_input(mix_stage).key

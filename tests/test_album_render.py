@@ -17,10 +17,12 @@ from referencing import Registry, Resource
 
 from render.album.build import AlbumResult, render_album
 from render.album.load import load_album
+from render.album.reuse import REUSED
 from render.cache import CacheOptions
 from render.cli import main
 from render.measure import measure
 from render.pipeline import NO_CACHE
+from render.report.album_json import album_report_json
 from render.session.validate import load_schema
 from tests.album_fixtures import OWN_TARGETS_LUFS, write_album
 from tests.conftest import write_stem
@@ -109,16 +111,36 @@ def test_jobs_1_and_2_write_identical_bytes(album_mode: AlbumResult, tmp_path: P
 
 
 def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path: Path) -> None:
-    """Each song's mix and limiter input come from the render cache on the second build, and
-    every file is the same bytes as a build without the cache."""
+    """Built again with nothing changed and every file as written, the album renders and
+    writes nothing. With one file gone, it is built again, each song's mix and limiter
+    input from the render cache; and with one song changed, only that song renders. Every
+    file is the same bytes as a build without the cache."""
     caching = CacheOptions(folder=tmp_path / "cache")
     first = build(tmp_path, "album", jobs=2, caching=caching)
     assert all(level.cache.rendered and not level.cache.reused for level in first.levels)
-    # Not built again: a float WAV's PEAK chunk holds the time it was written.
+    written = {path: path.stat().st_mtime_ns for path in first.album.out_dir.iterdir()}
+
+    again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
+    assert [level.cache.note for level in again.levels] == [REUSED] * 3
+    assert {path: path.stat().st_mtime_ns for path in written} == written
+    assert album_report_json(again.report) == album_report_json(first.report)
+
+    first.songs[1].files[0].path.unlink()
     again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
     assert all(not level.cache.rendered for level in again.levels)
     assert {"mix", "limiter input"} <= set(again.levels[0].cache.reused)
     assert digests(first) == digests(again) == digests(album_mode)
+
+    session = tmp_path / "song2" / "session.yaml"
+    session.write_text(session.read_text().replace("gain: -6 dB", "gain: -7 dB"))
+    again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
+    assert [bool(level.cache.rendered) for level in again.levels] == [False, True, False]
+    session.write_text(session.read_text().replace("gain: -7 dB", "gain: -6 dB"))
+    again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
+    assert all(not level.cache.rendered for level in again.levels)  # its files were replaced
+    assert digests(again) == digests(album_mode)
+    again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
+    assert [level.cache.note for level in again.levels] == [REUSED] * 3
 
 
 def test_a_failing_song_fails_the_album_with_its_own_location(

@@ -31,6 +31,7 @@ from render.album import songs
 from render.album.cue import cue_sheet, frames, timestamp
 from render.album.loudness import song_goals
 from render.album.model import Album
+from render.album.reuse import Built
 from render.album.sequence import Placement, SequenceError, assemble, place
 from render.album.songs import Finished, Level, SongJob
 from render.album.tags import album_tags, song_tags, write_tags
@@ -77,12 +78,17 @@ def render_album(
     caching: CacheOptions = NO_CACHE,
 ) -> AlbumResult:
     """Render every song of ``album``, bring them to album loudness, write the deliverables;
-    with ``caching``, each song's mix comes from the render cache where it is unchanged."""
+    with ``caching``, each song's mix comes from the render cache where it is unchanged, and
+    an album built before from the same inputs, its files still as written, is not built
+    again (``render.album.reuse``)."""
     with (
         output_folder(album.out_dir),
         tempfile.TemporaryDirectory(prefix="render-album-") as scratch,
     ):
         jobs_ = [songs.song_job(album, song, Path(scratch), caching) for song in album.songs]
+        built = Built.of(album, jobs_, caching)
+        if built is not None and (found := built.found()) is not None:
+            return AlbumResult(album, *found)
         levels, finished = _render_songs(album, jobs_, jobs, stage)
         album_file = None
         if album.album_file is not None:
@@ -95,6 +101,12 @@ def render_album(
                 (QC_FILES[1], render_album_html(report)),
             ]
             report_files = write_texts(album.out_dir, texts, "the album report")
+        if built is not None:
+            written = [file.path for done in finished for file in done.files]
+            if album_file is not None:
+                written += [album_file.written.path, album_file.cue]
+            results = (levels, finished, album_file, report, report_files)
+            built.keep(results, [*written, *report_files])
     return AlbumResult(album, levels, finished, album_file, report, report_files)
 
 
