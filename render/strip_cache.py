@@ -143,7 +143,7 @@ class StripCache:
                 break
             present -= damaged
         self.rendered: list[str] = []
-        self._summed_anew = {  # its input changed: recorded only where it was served as it was
+        self._summed_anew = {  # buses kept_while_unchanged whose sum changes: not recorded
             bus
             for bus in cacheable
             if input_count(plan, bus) >= MIN_INPUTS
