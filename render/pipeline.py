@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,7 +35,7 @@ from render.manifest import (
     describe_inputs,
     write_manifest,
 )
-from render.master import Master, MasterPlan, limiter_input, master, plan_master
+from render.master import Master, limiter_input, master, master_at, plan_master
 from render.mix import Mix, render_mix
 from render.qc import FileReport, Report, assess
 from render.report import page
@@ -406,23 +407,32 @@ def _name(deliverable: Deliverable, default_stem: str) -> str:
 
 
 def premaster(
-    session: Session, jobs: int, caching: CacheOptions = NO_CACHE
-) -> tuple[Mix, MasterPlan, np.ndarray, Account]:
+    session: Session,
+    jobs: int,
+    caching: CacheOptions = NO_CACHE,
+    own_level: bool = False,
+    own_goal_lufs: float | None = None,
+) -> tuple[Mix, np.ndarray, float, Account]:
     """The mix of ``session`` and its mastering chain up to the final limiter: what an album
     measures before it knows every song's loudness goal (``master.master_at`` finishes it);
-    with ``caching``, each from the render cache where it holds them."""
+    with ``own_level``, also the loudness of the master at ``own_goal_lufs`` (the song's own
+    level; NaN without); with ``caching``, each from the render cache where it holds them."""
     reuse = Incremental(session, caching)
     render_plan = reuse.planned(plan(session))
     mix, mix_stage = reuse.mix(
         render_plan, lambda strips: render_mix(session, jobs, render_plan, strips)
     )
     master_plan = plan_master(session)
-    before = reuse.value(
-        reuse.keys.limiter_input(mix_stage),
-        lambda: limiter_input(master_plan, mix.audio, session),
-    )
+    before_stage = reuse.keys.limiter_input(mix_stage)
+    before = reuse.value(before_stage, lambda: limiter_input(master_plan, mix.audio, session))
+    loudness = math.nan
+    if own_level:
+        loudness = reuse.value(
+            reuse.keys.derived("own level", [before_stage], {"goal": own_goal_lufs}),
+            lambda: master_at(master_plan, before, session, own_goal_lufs).loudness_lufs,
+        )
     reuse.finish()
-    return mix, master_plan, before, reuse.account
+    return mix, before, loudness, reuse.account
 
 
 def premaster_key(session: Session, caching: CacheOptions) -> str | None:

@@ -112,8 +112,8 @@ def test_jobs_1_and_2_write_identical_bytes(album_mode: AlbumResult, tmp_path: P
 
 def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path: Path) -> None:
     """Built again with nothing changed and every file as written, the album renders and
-    writes nothing. With one file gone, it is built again, each song's mix and limiter
-    input from the render cache; and with one song changed, only that song renders. Every
+    writes nothing. With one file gone, it is built again, each song's mix, limiter input
+    and own level from the render cache; and with one song changed, only that song renders. Every
     file is the same bytes as a build without the cache."""
     caching = CacheOptions(folder=tmp_path / "cache")
     first = build(tmp_path, "album", jobs=2, caching=caching)
@@ -128,7 +128,7 @@ def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path:
     first.songs[1].files[0].path.unlink()
     again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
     assert all(not level.cache.rendered for level in again.levels)
-    assert {"mix", "limiter input"} <= set(again.levels[0].cache.reused)
+    assert {"mix", "limiter input", "own level"} <= set(again.levels[0].cache.reused)
     assert digests(first) == digests(again) == digests(album_mode)
 
     session = tmp_path / "song2" / "session.yaml"

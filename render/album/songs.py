@@ -3,7 +3,8 @@
 Album loudness needs every song's level before any song's final gain, so a song is rendered
 in two steps. ``measure``: the session's mix and its mastering chain up to the final
 limiter (``pipeline.premaster``), kept in the scratch folder as a ``.npy`` file (a worker
-hands back a path, not a pickled array), and the song's own level. ``finish``: the gain into
+hands back a path, not a pickled array), and the song's own level (all three from the render
+cache where it holds them). ``finish``: the gain into
 the limiter that lands the song's album goal, the track files written and measured as
 written, and the master kept for the continuous album file. Both are plain functions of
 their arguments, so any process computes the same bytes.
@@ -11,7 +12,6 @@ their arguments, so any process computes the same bytes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,15 +97,12 @@ def song_job(album: Album, song: Song, scratch: Path, caching: CacheOptions) -> 
 
 def measure(job: SongJob) -> Level:
     """Render the song up to its final limiter, keep that signal, measure its own level."""
-    mix, plan, before, account = premaster(job.session, 1, job.caching)
+    mix, before, loudness, account = premaster(
+        job.session, 1, job.caching, job.measure_level, job.own_goal_lufs
+    )
     np.save(job.limiter_input_path, before, allow_pickle=False)
-    notes = mix.notes
-    loudness = math.nan
-    if job.measure_level:
-        own = master_at(plan, before, job.session, job.own_goal_lufs)
-        loudness = own.loudness_lufs
     rate = job.session.sample_rate
-    return Level(loudness, mix.frames / rate, mix.tracks, notes, account)
+    return Level(loudness, mix.frames / rate, mix.tracks, mix.notes, account)
 
 
 def finish(
