@@ -113,8 +113,9 @@ def test_jobs_1_and_2_write_identical_bytes(album_mode: AlbumResult, tmp_path: P
 def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path: Path) -> None:
     """Built again with nothing changed and every file as written, the album renders and
     writes nothing. With one file gone, it is built again, each song's mix, limiter input
-    and own level from the render cache; and with one song changed, only that song renders. Every
-    file is the same bytes as a build without the cache."""
+    and own level from the render cache; with one song changed, only that song renders and
+    only its track files are written again. Every file is the same bytes as a build without
+    the cache."""
     caching = CacheOptions(folder=tmp_path / "cache")
     first = build(tmp_path, "album", jobs=2, caching=caching)
     assert all(level.cache.rendered and not level.cache.reused for level in first.levels)
@@ -133,8 +134,14 @@ def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path:
 
     session = tmp_path / "song2" / "session.yaml"
     session.write_text(session.read_text().replace("gain: -6 dB", "gain: -7 dB"))
+    times = {path: path.stat().st_mtime_ns for path in first.album.out_dir.iterdir()}
     again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
     assert [bool(level.cache.rendered) for level in again.levels] == [False, True, False]
+    # Song 2 is mastered to its own level, so its goal, and the others', stays: songs 1 and
+    # 3 are not finished again, their track files left as they were.
+    kept = [file.path for index in (0, 2) for file in first.songs[index].files]
+    assert all(path.stat().st_mtime_ns == times[path] for path in kept)
+    assert all(f.path.stat().st_mtime_ns != times[f.path] for f in again.songs[1].files)
     session.write_text(session.read_text().replace("gain: -7 dB", "gain: -6 dB"))
     again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
     assert all(not level.cache.rendered for level in again.levels)  # its files were replaced

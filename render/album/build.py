@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +124,7 @@ def _render_songs(
 
         def finish(goals: Sequence[float], work: Callable[..., Any]) -> list[Any]:
             arguments = [
-                (job, aim, album.tracks, album.out_dir, partial(write_tags, song_tags(album, s)))
+                (job, aim, album.tracks, album.out_dir, song_tags(album, s))
                 for job, aim, s in zip(jobs_, goals, album.songs, strict=True)
             ]
             return _run(pool, work, arguments, lambda index: song_lines[index].close())

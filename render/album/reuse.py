@@ -1,8 +1,9 @@
 """An album built before from the same inputs, kept in the render cache: what the build
-reported and the size and sha256 of every file it wrote. Building it again with nothing
-changed and every file still as written then renders and writes nothing, as an unchanged
-session does; any other build renders the songs as usual (each from the cache where it
-can).
+reported and the size and sha256 of every file it wrote (``Built``). Building it again with
+nothing changed and every file still as written then renders and writes nothing, as an
+unchanged session does; any other build renders the songs as usual, each from the cache
+where it can, and a song whose goal and files did not change is not finished again
+(``KeptSong``).
 
 The key covers the whole album as loaded (every song's session and settings, the loudness
 target, the deliverables, the output folder) and each song's limiter input as the cache
@@ -16,17 +17,22 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from render.album.model import Album
-from render.album.songs import SongJob
 from render.cache import DEFAULT_DIR, Cache, CacheOptions
 from render.digests import InputDigests
 from render.errors import OutputError
 from render.incremental import Account
 from render.keys import sha256_json
 from render.pipeline import premaster_key
+from render.session.model import Session
 from render.session.normalise import normalised
+
+if TYPE_CHECKING:
+    from render.album.songs import SongJob
 
 REUSED = "everything reused: nothing changed since the album was built"
 
@@ -67,18 +73,78 @@ class Built:
         if kept is None:
             return None
         results, files = kept
-        for name, size, sha256 in files:
-            path = Path(name)
-            with contextlib.suppress(OSError):
-                if path.stat().st_size == size and self.digests.sha256(path) == sha256:
-                    continue
+        if not _intact(files, self.digests):
             return None
-        self.digests.save()
         levels, *rest = results
         return (tuple(replace(level, cache=Account(note=REUSED)) for level in levels), *rest)
 
     def keep(self, results: tuple[Any, ...], written: Sequence[Path]) -> None:
         """Keep the build's ``results`` and the size and sha256 of every file ``written``."""
-        files = [(str(path), path.stat().st_size, self.digests.sha256(path)) for path in written]
-        self.digests.save()
-        self.cache.store(self.key, (results, files))
+        self.cache.store(self.key, (results, _hashed(written, self.digests)))
+
+
+@dataclass(frozen=True)
+class KeptSong:
+    """A song of an album finished before at the same goal into the same files: what it
+    measured, the size and sha256 of its track files, and its master at the album file's
+    rate, kept in the song's render cache. When another song of the album changed but the
+    album's loudness did not move this one's goal, its files are left as they are."""
+
+    cache: Cache
+    key: str
+    digests: InputDigests
+
+    @classmethod
+    def of(cls, session: Session, caching: CacheOptions, settings: Any) -> KeptSong | None:
+        """The record of ``session``'s song finished with ``settings`` (goal, deliverables,
+        file names, tags, the album file's rate); None without a cache."""
+        limiter_input = premaster_key(session, caching)
+        if limiter_input is None:
+            return None
+        root = caching.folder or session.path.parent / DEFAULT_DIR
+        cache = Cache(root, caching.max_bytes)  # premaster_key opened it: it can be used
+        document = {"song finished": settings, "seed": session.seed, "from": limiter_input}
+        return cls(cache, sha256_json(document), InputDigests(root))
+
+    def found(self) -> tuple[Any, np.ndarray | None] | None:
+        """The finished song and its kept master (None if it keeps none), if every track
+        file is still as written."""
+        kept = self.cache.load(self.key)
+        if kept is None:
+            return None
+        finished, files, kept_master = kept
+        if not _intact(files, self.digests):
+            return None
+        if not kept_master:
+            return finished, None
+        master = self.cache.load(_master_key(self.key))
+        return None if master is None else (finished, master)
+
+    def keep(self, finished: Any, written: Sequence[Path], master: np.ndarray | None) -> None:
+        """Keep ``finished``, the files it ``written`` and its ``master`` (if any)."""
+        if master is not None:
+            self.cache.store(_master_key(self.key), master)
+        self.cache.store(self.key, (finished, _hashed(written, self.digests), master is not None))
+
+
+def _master_key(key: str) -> str:
+    return sha256_json({"master of": key})
+
+
+def _intact(files: Sequence[tuple[str, int, str]], digests: InputDigests) -> bool:
+    """Whether every file of ``files`` (path, size, sha256) is still there as written."""
+    for name, size, sha256 in files:
+        path = Path(name)
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == size and digests.sha256(path) == sha256:
+                continue
+        return False
+    digests.save()
+    return True
+
+
+def _hashed(paths: Sequence[Path], digests: InputDigests) -> list[tuple[str, int, str]]:
+    """Each of ``paths`` with its size and sha256 (remembered for the next check)."""
+    files = [(str(path), path.stat().st_size, digests.sha256(path)) for path in paths]
+    digests.save()
+    return files

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from render import audio_io
 from render.album.model import Album, Song
+from render.album.reuse import KeptSong
+from render.album.tags import Tags, write_tags
 from render.cache import CacheOptions
 from render.deliver import Delivered, deliver
 from render.incremental import Account
@@ -27,6 +30,7 @@ from render.master import master_at, plan_master
 from render.pipeline import premaster
 from render.session.checks import master_file_stem, output_file_name
 from render.session.model import Deliverable, Limiter, Mastering, Session, Target
+from render.session.normalise import normalised
 
 
 @dataclass(frozen=True)
@@ -110,31 +114,48 @@ def finish(
     goal_lufs: float,
     deliverables: tuple[Deliverable, ...],
     out_dir: Path,
-    tag: Callable[[Path, str], None] | None = None,
+    tags: Tags | None = None,
 ) -> Finished:
-    """Master the song to ``goal_lufs``, write its track files (``tag`` tags each, given its
-    path and format, before it takes its name), keep the master for the album file in the
-    scratch folder, converted to the album file's rate here, in parallel with the others."""
+    """Master the song to ``goal_lufs``, write its track files (with ``tags``, written into
+    each before it takes its name), keep the master for the album file in the scratch
+    folder, converted to the album file's rate here, in parallel with the others. A song
+    finished before with the same goal, settings and file names, its files still as
+    written, is taken from the render cache (``reuse.KeptSong``) and nothing is written."""
     session = job.session
+    paths = [out_dir / track_file_name(job.song, d) for d in deliverables]
+    settings = {
+        "goal": goal_lufs,
+        "deliverables": normalised(deliverables, session.path.parent),
+        "files": [str(path) for path in paths],
+        "tags": None if tags is None else normalised(tags, session.path.parent),
+        "album rate": job.album_rate,
+    }
+    kept = KeptSong.of(session, job.caching, settings)
+    if kept is not None and (found := kept.found()) is not None:
+        finished, master = found
+        if job.album_rate is not None:
+            np.save(job.master_path, master, allow_pickle=False)
+        return finished  # type: ignore[no-any-return]
     before = np.load(job.limiter_input_path, allow_pickle=False)
     mastered = master_at(plan_master(session), before, session, goal_lufs)
+    master = None
     if job.album_rate is not None:
-        kept = audio_io.resample(mastered.audio, session.sample_rate, job.album_rate)
-        np.save(job.master_path, kept, allow_pickle=False)
+        master = audio_io.resample(mastered.audio, session.sample_rate, job.album_rate)
+        np.save(job.master_path, master, allow_pickle=False)
     files = tuple(
         deliver(
             mastered.audio,
             session.sample_rate,
             d,
-            out_dir / track_file_name(job.song, d),
+            path,
             session.seed,
             mastered.ceiling,
             verify=True,
-            finish=None if tag is None else (lambda path, kind=d.format: tag(path, kind)),
+            finish=None if tags is None else partial(_tagged, tags, d.format),
         )
-        for d in deliverables
+        for d, path in zip(deliverables, paths, strict=True)
     )
-    return Finished(
+    finished = Finished(
         goal_lufs=goal_lufs,
         loudness_lufs=mastered.loudness_lufs,
         gain_db=mastered.gain_db,
@@ -144,6 +165,9 @@ def finish(
         files=files,
         notes=mastered.notes,
     )
+    if kept is not None:
+        kept.keep(finished, paths, master)
+    return finished
 
 
 def measure_and_finish(
@@ -156,6 +180,10 @@ def measure_and_finish(
     """Both steps at once, for mode track: the goal is known before the song is rendered, so
     a song's files need not wait for the others."""
     return measure(job), finish(job, goal_lufs, deliverables, out_dir, tag)
+
+
+def _tagged(tags: Tags, file_format: str, path: Path) -> None:
+    write_tags(tags, path, file_format)
 
 
 def master_path(scratch: Path, number: int) -> Path:
