@@ -317,7 +317,7 @@ def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed
                 if loudness
                 else ""
             )
-            lines.append(f"      wrote {shown(file.path)}{figures}")
+            lines.append(f"      {'kept ' if done.kept else 'wrote'} {shown(file.path)}{figures}")
             lines += [f"            corrected: {c}" for c in file.corrections]
     if (album_file := result.album_file) is not None:
         written = album_file.written

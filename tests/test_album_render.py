@@ -123,6 +123,7 @@ def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path:
 
     again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
     assert [level.cache.note for level in again.levels] == [REUSED] * 3
+    assert all(done.kept for done in again.songs) and not any(d.kept for d in first.songs)
     assert {path: path.stat().st_mtime_ns for path in written} == written
     assert album_report_json(again.report) == album_report_json(first.report)
 
@@ -137,6 +138,7 @@ def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path:
     times = {path: path.stat().st_mtime_ns for path in first.album.out_dir.iterdir()}
     again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
     assert [bool(level.cache.rendered) for level in again.levels] == [False, True, False]
+    assert [done.kept for done in again.songs] == [True, False, True]
     # Song 2 is mastered to its own level, so its goal, and the others', stays: songs 1 and
     # 3 are not finished again, their track files left as they were.
     kept = [file.path for index in (0, 2) for file in first.songs[index].files]

@@ -75,8 +75,12 @@ class Built:
         results, files = kept
         if not _intact(files, self.digests):
             return None
-        levels, *rest = results
-        return (tuple(replace(level, cache=Account(note=REUSED)) for level in levels), *rest)
+        levels, finished, *rest = results
+        return (
+            tuple(replace(level, cache=Account(note=REUSED)) for level in levels),
+            tuple(replace(done, kept=True) for done in finished),
+            *rest,
+        )
 
     def keep(self, results: tuple[Any, ...], written: Sequence[Path]) -> None:
         """Keep the build's ``results`` and the size and sha256 of every file ``written``."""

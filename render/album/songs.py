@@ -77,6 +77,7 @@ class Finished:
     limiter: Limiter | None  # the final limiter's settings, to limit crossfades again
     files: tuple[Delivered, ...]
     notes: tuple[str, ...]
+    kept: bool = False  # its files are the last build's, left as they were (not written)
 
 
 def song_job(album: Album, song: Song, scratch: Path, caching: CacheOptions) -> SongJob:
@@ -135,7 +136,7 @@ def finish(
         finished, master = found
         if job.album_rate is not None:
             np.save(job.master_path, master, allow_pickle=False)
-        return finished  # type: ignore[no-any-return]
+        return replace(finished, kept=True)
     before = np.load(job.limiter_input_path, allow_pickle=False)
     mastered = master_at(plan_master(session), before, session, goal_lufs)
     master = None
