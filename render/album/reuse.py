@@ -27,8 +27,6 @@ from render.digests import InputDigests
 from render.errors import OutputError
 from render.incremental import Account
 from render.keys import sha256_json
-from render.pipeline import premaster_key
-from render.session.model import Session
 from render.session.normalise import normalised
 
 if TYPE_CHECKING:
@@ -55,7 +53,7 @@ class Built:
             cache = Cache(root, caching.max_bytes)
         except (OSError, OutputError):
             return None  # the songs' own renders say why, or fail, as they do alone
-        songs = [premaster_key(job.session, job.caching) for job in jobs]
+        songs = [job.limiter_input_key for job in jobs]
         if None in songs:
             return None
         document = {
@@ -99,15 +97,18 @@ class KeptSong:
     digests: InputDigests
 
     @classmethod
-    def of(cls, session: Session, caching: CacheOptions, settings: Any) -> KeptSong | None:
-        """The record of ``session``'s song finished with ``settings`` (goal, deliverables,
-        file names, tags, the album file's rate); None without a cache."""
-        limiter_input = premaster_key(session, caching)
-        if limiter_input is None:
+    def of(cls, job: SongJob, settings: Any) -> KeptSong | None:
+        """The record of ``job``'s song finished with ``settings`` (goal, deliverables, file
+        names, tags, the album file's rate); None without a cache."""
+        if job.limiter_input_key is None:
             return None
-        root = caching.folder or session.path.parent / DEFAULT_DIR
-        cache = Cache(root, caching.max_bytes)  # premaster_key opened it: it can be used
-        document = {"song finished": settings, "seed": session.seed, "from": limiter_input}
+        root = job.caching.folder or job.session.path.parent / DEFAULT_DIR
+        cache = Cache(root, job.caching.max_bytes)  # its limiter input's key came from it
+        document = {
+            "song finished": settings,
+            "seed": job.session.seed,
+            "from": job.limiter_input_key,
+        }
         return cls(cache, sha256_json(document), InputDigests(root))
 
     def found(self) -> tuple[Any, np.ndarray | None] | None:

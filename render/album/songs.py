@@ -27,7 +27,7 @@ from render.cache import CacheOptions
 from render.deliver import Delivered, deliver
 from render.incremental import Account
 from render.master import master_at, plan_master
-from render.pipeline import premaster
+from render.pipeline import premaster, premaster_key
 from render.session.checks import master_file_stem, output_file_name
 from render.session.model import Deliverable, Limiter, Mastering, Session, Target
 from render.session.normalise import normalised
@@ -44,6 +44,7 @@ class SongJob:
     scratch: Path  # the album's temporary folder
     album_rate: int | None  # the album file's rate: the master is kept at it (None: no file)
     caching: CacheOptions  # the render cache the song's mix is taken from and kept in
+    limiter_input_key: str | None  # its limiter input's cache key (None without a cache)
 
     @property
     def limiter_input_path(self) -> Path:
@@ -96,8 +97,16 @@ def song_job(album: Album, song: Song, scratch: Path, caching: CacheOptions) -> 
     mastered = replace(session, mastering=Mastering(chain=chain, target=target))
     file = album.album_file
     album_rate = None if file is None else file.sample_rate or session.sample_rate
-    measure_level = album.mode == "album"
-    return SongJob(song, mastered, own.integrated_lufs, measure_level, scratch, album_rate, caching)
+    return SongJob(
+        song,
+        mastered,
+        own.integrated_lufs,
+        album.mode == "album",
+        scratch,
+        album_rate,
+        caching,
+        premaster_key(mastered, caching),
+    )
 
 
 def measure(job: SongJob) -> Level:
@@ -131,7 +140,7 @@ def finish(
         "tags": None if tags is None else normalised(tags, session.path.parent),
         "album rate": job.album_rate,
     }
-    kept = KeptSong.of(session, job.caching, settings)
+    kept = KeptSong.of(job, settings)
     if kept is not None and (found := kept.found()) is not None:
         finished, master = found
         if job.album_rate is not None:
