@@ -144,16 +144,17 @@ class StripCache:
             present -= damaged
         self.rendered: list[str] = []
         self._summed_anew = {  # buses kept_while_unchanged whose sum changes: not recorded
-            bus
-            for bus in cacheable
-            if input_count(plan, bus) >= MIN_INPUTS
-            and not (
-                bus in self.updates
-                and not self.updates[bus].added
-                and not self.updates[bus].removals
-            )
+            node.name
+            for node in plan.nodes
+            if kept_while_unchanged(node, plan) and not self._served_unchanged(node.name)
         }
         self._writers = contextlib.ExitStack()
+
+    def _served_unchanged(self, bus: str) -> bool:
+        """Whether bus ``bus``'s input is its cached sum as it was (no input taken out or
+        added)."""
+        update = self.updates.get(bus)
+        return update is not None and not update.added and not update.removals
 
     def _plan_updates(self, present: set[str], before: Mapping[str, Ingredients]) -> None:
         """The bus inputs made from cached sums, each earlier signal to take out served from
