@@ -40,7 +40,7 @@ import numpy as np
 
 from render.dsp.kernel_math import JIT, tanh, tanh_each
 from render.dsp.levels import db_to_gain
-from render.jit import njit
+from render.jit import njit, vectorize
 
 Curve = Literal["tanh", "soft_clip"]
 ALIAS_REJECTION_DB = 60.0
@@ -116,10 +116,20 @@ def saturate(
 
 def _shape(u: np.ndarray, curve: Curve) -> np.ndarray:
     """The memoryless curve, slope 1 at 0 and bounded by 1."""
-    if curve == "tanh":
-        return tanh_each(u)
-    clamped = np.clip(u, -1.5, 1.5)
+    return tanh_each(u) if curve == "tanh" else _soft_clip_each(u)
+
+
+@njit(**JIT)
+def _soft_clip(v: float) -> float:
+    """The cubic soft clip ``v - 4 v^3 / 27`` of ``v`` clamped to +-1.5 (1 there, slope 0)."""
+    clamped = min(max(v, -1.5), 1.5)
     return clamped - (4.0 / 27.0) * (clamped * clamped * clamped)
+
+
+@vectorize(["float64(float64)"], cache=True)
+def _soft_clip_each(v: float) -> float:
+    """``_soft_clip`` of each element."""
+    return _soft_clip(v)
 
 
 def _oversampled_departure(u: np.ndarray, curve: Curve, factor: int, h: np.ndarray) -> np.ndarray:
@@ -187,12 +197,7 @@ def _departure_block(
                     into[m] += c * source[m]
         for m in range(length):
             v = fast[m]
-            if soft_clip:
-                clamped = min(max(v, -1.5), 1.5)
-                shaped = clamped - (4.0 / 27.0) * (clamped * clamped * clamped)
-            else:
-                shaped = tanh(v)
-            fast[m] = shaped - v
+            fast[m] = (_soft_clip(v) if soft_clip else tanh(v)) - v
     for p in range(factor):
         departure = phases[p]
         for k in range(-taps, taps + 1):
