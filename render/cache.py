@@ -61,6 +61,10 @@ class CacheOptions:
     folder: Path | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
 
+    def root(self, beside: Path) -> Path:
+        """The cache folder for a file in folder ``beside``: ``folder``, or the default."""
+        return self.folder or beside / DEFAULT_DIR
+
 
 MAGIC = b"RCACHE2\n"
 _TAIL = struct.Struct("<QQ")  # trailer size, trailer checksum

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from render import audio_io
-from render.cache import DEFAULT_DIR, Cache, CacheOptions, DamagedEntry
+from render.cache import Cache, CacheOptions, DamagedEntry
 from render.deliver import Delivered
 from render.digests import InputDigests, file_identity, file_sha256
 from render.errors import OutputError
@@ -59,7 +59,7 @@ class Incremental:
         self.account = Account()
         root = None
         if options.enabled:
-            root = options.folder or session.path.parent / DEFAULT_DIR
+            root = options.root(session.path.parent)
             try:
                 self.cache = Cache(root, options.max_bytes)
             except (OSError, OutputError) as e:

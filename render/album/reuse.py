@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from render.album.model import Album
-from render.cache import DEFAULT_DIR, Cache, CacheOptions
+from render.cache import Cache, CacheOptions
 from render.digests import InputDigests
 from render.errors import OutputError
 from render.incremental import Account
@@ -48,7 +48,7 @@ class Built:
         """The record of ``album`` (its songs as ``jobs``) in the cache; None without one."""
         if not caching.enabled:
             return None
-        root = caching.folder or album.path.parent / DEFAULT_DIR
+        root = caching.root(album.path.parent)
         try:
             cache = Cache(root, caching.max_bytes)
         except (OSError, OutputError):
@@ -102,7 +102,7 @@ class KeptSong:
         names, tags, the album file's rate); None without a cache."""
         if job.limiter_input_key is None:
             return None
-        root = job.caching.folder or job.session.path.parent / DEFAULT_DIR
+        root = job.caching.root(job.session.path.parent)
         cache = Cache(root, job.caching.max_bytes)  # its limiter input's key came from it
         document = {
             "song finished": settings,
