@@ -23,20 +23,22 @@ POSIX): two renders of the same session at once never see each other's half-writ
 and a render killed mid-write leaves only a temporary, cleared on the next open. No fsync: a
 power loss can at worst leave a damaged entry, which the checksum catches.
 
-The cache is bounded: after a render the least recently used entries (a hit touches its
-entry's mtime) are deleted until it fits ``max_bytes``. Like the installed code, a cache
-folder is trusted: its trailers are pickles, so never point ``--cache`` at a folder others
-can write to.
+The cache is bounded: after a render, entries are deleted until it fits ``max_bytes``: first
+those the render neither used nor names for the next one, least recently used first (a hit
+touches its entry's mtime), and only then, with a warning, those it does. Like the installed
+code, a cache folder is trusted: its trailers are pickles, so never point ``--cache`` at a
+folder others can write to.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ import numpy as np
 import xxhash
 
 from render import audio_io
+from render.errors import OutputError
 
 DEFAULT_DIR = ".render-cache"
 DEFAULT_MAX_BYTES = 4 * 10**9
@@ -171,12 +174,28 @@ class Entry:
         raise DamagedEntry(self.path.name)
 
 
+@dataclass(frozen=True)
+class Eviction:
+    """What ``Cache.evict`` deleted, in bytes: in all; of what the owner pinned (``lost``:
+    rendered again on its next render), and all it pinned; of what other owners pinned, and
+    all that every owner pinned."""
+
+    freed_bytes: int
+    lost_bytes: int
+    pinned_bytes: int
+    others_lost_bytes: int
+    all_pinned_bytes: int
+
+
 class Cache:
-    """The entries in ``root``, bounded to ``max_bytes`` by least-recent use."""
+    """The entries in ``root``, bounded to ``max_bytes``: what a render uses is kept longest,
+    the rest by least-recent use."""
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root, self.max_bytes = root, max_bytes
+        self.used: set[str] = set()  # keys found or written through this object: kept longest
         self.entries = root / "entries"
+        self.pins = root / "pins"  # per owner, the keys its next render reuses
         self.entries.mkdir(parents=True, exist_ok=True)
         tag = root / "CACHEDIR.TAG"
         if not tag.exists():
@@ -200,11 +219,15 @@ class Cache:
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # least-recently-used order
+        self.used.add(key)
         return Entry(path, value, blocks, handle, blocks_checksum)
 
     def has(self, key: str) -> bool:
         """Whether an entry ``key`` is there (``open`` checks that it is whole)."""
-        return self.path(key).is_file()
+        found = self.path(key).is_file()
+        if found:
+            self.used.add(key)
+        return found
 
     def load(self, key: str) -> Any | None:
         """The object of entry ``key`` (no audio blocks), or None."""
@@ -230,9 +253,27 @@ class Cache:
                 yield writer
             if not writer.finished:
                 raise _Unfinished
+            self.used.add(key)
 
-    def evict(self) -> int:
-        """Delete least recently used entries until the cache fits; the bytes freed."""
+    def pin(self, owner: str, keys: Iterable[str]) -> None:
+        """Note that ``owner`` (a session, an album song) reuses the entries ``keys`` on its
+        next render, replacing what it noted before: eviction keeps them over the others."""
+        with contextlib.suppress(OSError, OutputError):
+            self.pins.mkdir(exist_ok=True)
+            with audio_io.atomic_path(self.pins / f"{owner}.json") as temporary:
+                temporary.write_text(json.dumps(sorted(keys)), encoding="utf-8")
+
+    def evict(self, owner: str) -> Eviction:
+        """Delete entries until the cache fits. First those nobody pinned and this render did
+        not use, least recently used first; then those it used; then those other owners
+        pinned; last those ``owner`` pinned. A pin whose entries are all gone is dropped."""
+        own, others = set(), set()
+        for pinned in sorted(self.pins.glob("*.json")) if self.pins.is_dir() else ():
+            with contextlib.suppress(OSError, ValueError):
+                keys = set(json.loads(pinned.read_text(encoding="utf-8")))
+                if not any(self.path(key).exists() for key in keys):
+                    pinned.unlink()
+                (own if pinned.stem == owner else others).update(keys)
         found = []
         for path in self.entries.iterdir():
             if path.name.startswith("."):
@@ -244,15 +285,19 @@ class Cache:
                 # replaced by a new file is updated from (its mtime is the stem's own, so
                 # it would always look least recently used).
                 if status.st_nlink == 1:
-                    found.append((status.st_mtime_ns, path.name, status.st_size, path))
-        total = sum(size for _, _, size, _ in found)
-        freed = 0
-        for _, _, size, path in sorted(found):
+                    name = path.name
+                    tier = 3 if name in own else 2 if name in others else int(name in self.used)
+                    found.append((tier, status.st_mtime_ns, name, status.st_size, path))
+        total = sum(size for *_, size, _ in found)
+        freed, lost = 0, [0, 0, 0, 0]
+        for tier, _, _, size, path in sorted(found):
             if total - freed <= self.max_bytes:
                 break
             path.unlink(missing_ok=True)
             freed += size
-        return freed
+            lost[tier] += size
+        pinned = [sum(size for tier, *_, size, _ in found if tier == t) for t in (2, 3)]
+        return Eviction(freed, lost[3], pinned[1], lost[2], pinned[0] + pinned[1])
 
     def path(self, key: str) -> Path:
         """Where entry ``key`` lies (or a raw file kept under that key, like a stem's copy:

@@ -379,6 +379,14 @@ def _cache_lines(account: Account, indent: str = "  ", whole: str = "everything"
     head = f"{indent}cache   "
     if account.note is not None:
         return [head + account.note]
+    lines = _reuse_lines(account, head, whole)
+    if account.warning is not None:
+        lines.append(f"{' ' * len(head) if lines else head}warning: {account.warning}")
+    return lines
+
+
+def _reuse_lines(account: Account, head: str, whole: str) -> list[str]:
+    """The reused stages, then the rendered ones by reason."""
     if not account.rendered:
         return [head + f"{whole} reused: nothing changed since it was cached"]
     if not account.reused and all(reason == "new" for _, reason in account.rendered):

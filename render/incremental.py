@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from render import audio_io
-from render.cache import Cache, CacheOptions, DamagedEntry
+from render.cache import Cache, CacheOptions, DamagedEntry, Eviction
 from render.deliver import Delivered
 from render.digests import InputDigests, file_identity, file_sha256
 from render.errors import OutputError
@@ -48,6 +48,7 @@ class Account:
     reused: list[str] = field(default_factory=list)
     rendered: list[tuple[str, str]] = field(default_factory=list)  # (stage, why)
     note: str | None = None  # why the default cache was not used
+    warning: str | None = None  # the cache is too small to keep what the next render needs
 
 
 class Incremental:
@@ -79,6 +80,7 @@ class Incremental:
         self._outputs: dict[Path, tuple[list[int], str]] = {}  # identity, sha256
         self._storer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache_store")
         self._stores: list[Future[None]] = []  # mixes and masters, stored beside the render
+        self._sums: list[str] = []  # the stages of the bus input sums
 
     def value(self, stage: Stage, make: Callable[[], T]) -> T:
         """The object ``stage`` produces: from the cache, or made by ``make`` and stored."""
@@ -126,6 +128,7 @@ class Incremental:
         # or entries (strips always cached); the others are summed afresh on every render.
         covered = always | {node.name for node in plan.nodes if node.is_track}
         sums = self.keys.input_sums(plan, stages, covered)
+        self._sums = [stage.name for stage in sums.values()]
         for stage in sums.values():  # the sums the cache holds: a mix it serves touches none
             self._stages[stage.name] = self._before.get(stage.name, stage.ingredients)
 
@@ -150,7 +153,7 @@ class Incremental:
                 if self.cache.has(stage.key):
                     self._stages[stage.name] = stage.ingredients
             for name in strips.rendered:
-                self._ran(stages[name], cached=name in cacheable)
+                self._ran(stages[name], cached=name in cacheable, summing=strips.summing(name))
             return made
 
         return self.with_samples(mix, from_strips), mix
@@ -191,7 +194,7 @@ class Incremental:
     def with_samples(self, stage: Stage, make: Callable[[], S]) -> S:
         """``value`` for a product with samples: from the cache, its samples are loaded only
         when first used (from the entry, or made again if it has been lost since)."""
-        brief = self.cache.load(_brief_key(stage)) if self.cache is not None else None
+        brief = self.cache.load(_brief_key(stage.key)) if self.cache is not None else None
         if brief is not None and self.cache is not None and self.cache.has(stage.key):
             self._stages[stage.name] = stage.ingredients
             self.account.reused.append(stage.name)
@@ -206,14 +209,14 @@ class Incremental:
                 # kernel again for read-only arrays, 1.6 s more on a first render.
                 self._stores.append(self._storer.submit(self._store_with_brief, stage, made))
         elif self.cache is not None:
-            self.cache.store(_brief_key(stage), made.without_samples())
+            self.cache.store(_brief_key(stage.key), made.without_samples())
         return made
 
     def _store_with_brief(self, stage: Stage, made: WithSamples) -> None:
         """Store ``made`` whole, then its brief: a brief found has its samples there."""
         assert self.cache is not None
         self.cache.store(stage.key, made)
-        self.cache.store(_brief_key(stage), made.without_samples())
+        self.cache.store(_brief_key(stage.key), made.without_samples())
 
     def _samples(self, stage: Stage, make: Callable[[], S]) -> np.ndarray:
         assert self.cache is not None
@@ -250,13 +253,28 @@ class Incremental:
             self._record_path.parent.mkdir(exist_ok=True)
             with audio_io.atomic_path(self._record_path) as temporary:
                 temporary.write_text(json.dumps(self._stages, sort_keys=True), encoding="utf-8")
-        self.cache.evict()
+        # What the next render looks for: each stage as recorded, and the recipes and stems
+        # that take a track out of the sums as recorded.
+        named = {sha256_json(ingredients) for ingredients in self._stages.values()}
+        named |= {_brief_key(key) for key in named}
+        sums = [self._stages[name] for name in self._sums if name in self._stages]
+        owner = self._record_path.stem
+        self.cache.pin(owner, named | Recipes.held(self.cache, sums))
+        self.account.warning = cache_too_small(self.cache.evict(owner), self.cache.max_bytes)
 
-    def _ran(self, stage: Stage, cached: bool = True, reason: str | None = None) -> None:
+    def _ran(
+        self,
+        stage: Stage,
+        cached: bool = True,
+        reason: str | None = None,
+        summing: str | None = None,
+    ) -> None:
+        """Account for ``stage`` as rendered, for ``reason`` or for what changed; a strip
+        whose output is not cached gives the reason ``summing`` (``StripCache.summing``)."""
         if reason is None:
             reason = why(stage, self._before.get(stage.name)) if self.cache is not None else ""
         if not cached and reason == "not in the cache":
-            reason = (
+            reason = summing or (
                 "rendered every time (light inserts: cheaper than the cache)"
                 if stage.name.startswith("tracks.")
                 else "run every time over its cached input"
@@ -272,8 +290,32 @@ class Incremental:
             return {}
 
 
-def _brief_key(stage: Stage) -> str:
-    return sha256_json({"brief of": stage.key})
+def _brief_key(key: str) -> str:
+    return sha256_json({"brief of": key})
+
+
+def cache_too_small(eviction: Eviction, max_bytes: int) -> str | None:
+    """The warning for a cache bound that could not keep what the next renders reuse: this
+    session's, or the other sessions' sharing the cache (None if it kept all of that). The
+    room it asks for leaves as much again for what a render writes before eviction."""
+    if eviction.lost_bytes:
+        whose = f"this session's next render reuses ({_gigabytes(eviction.pinned_bytes)})"
+        lost = eviction.lost_bytes
+    elif eviction.others_lost_bytes:
+        whose = f"the sessions sharing it reuse ({_gigabytes(eviction.all_pinned_bytes)})"
+        lost = eviction.others_lost_bytes
+    else:
+        return None
+    return (
+        f"bounded to {_gigabytes(max_bytes)}, the cache could not keep what {whose}: "
+        f"{_gigabytes(lost)} of it was evicted and will be rendered again; "
+        f"give it room with --cache-max {_gigabytes(2 * eviction.all_pinned_bytes, up=True)}"
+    )
+
+
+def _gigabytes(size: int, up: bool = False) -> str:
+    tenths = -(-size // 10**8) if up else round(size / 10**8)
+    return f"{tenths / 10:g}GB" if up else f"{tenths / 10:.1f} GB"
 
 
 def _record_name(session: Session) -> str:

@@ -208,14 +208,15 @@ def why(stage: Stage, before: Ingredients | None) -> str:
     old_files = before.get("files", {})
     changed = [path for path, digest in now["files"].items() if old_files.get(path) != digest]
     if changed:
-        return f"{_listed(changed)} changed"
+        return f"{listed(changed)} changed"
     old_upstream = before.get("upstream", {})
     moved = [name for name, key in now["upstream"].items() if old_upstream.get(name) != key]
     if moved:
-        return f"{_listed(moved)} changed"
+        return f"{listed(moved)} changed"
     return "not in the cache"
 
 
-def _listed(names: list[str]) -> str:
+def listed(names: list[str]) -> str:
+    """Up to three names, then how many more."""
     shown = ", ".join(names[:3])
     return shown if len(names) <= 3 else f"{shown} and {len(names) - 3} more"

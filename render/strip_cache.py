@@ -18,8 +18,8 @@ from types import TracebackType
 
 from render.cache import Cache, Entry, Writer
 from render.graph import Node, RenderPlan, input_count, input_edges, needed_strips
-from render.keys import Ingredients, Stage, sha256_json
-from render.session.model import Delay, Eq, Multiband, Reverb, Saturation, Track
+from render.keys import Ingredients, Stage, listed, sha256_json
+from render.session.model import MIX_BUS, Delay, Eq, Multiband, Reverb, Saturation, Track
 from render.strip import StripOutput
 from render.sum_cache import (
     MIN_INPUTS,
@@ -210,6 +210,28 @@ class StripCache:
             return None
         return self.recipes.node(key, name, edges)
 
+    def summing(self, name: str) -> str | None:
+        """Why strip ``name``, not cached, rendered although it did not change: a cached sum
+        it feeds held an earlier output of it, or none was there to update from (None: it
+        feeds only buses summed afresh on every render)."""
+        held = [
+            _strip_name(bus)
+            for bus, update in self.updates.items()
+            if any(edge[0] == name for edge in update.added)
+        ]
+        if held:
+            return f"replaced its earlier output in the cached input of {listed(held)}"
+        afresh = [
+            _strip_name(bus)
+            for bus, edges in self.covered.items()
+            if bus not in self.updates
+            and len(edges) >= MIN_INPUTS
+            and any(edge[0] == name for edge in edges)
+        ]
+        if afresh:
+            return f"summed afresh into {listed(afresh)}: no cached input close enough to update"
+        return None
+
     def served(self, name: str) -> CachedStrip | None:
         entry = self.entries.get(name)
         return None if entry is None else CachedStrip(entry)
@@ -244,3 +266,7 @@ class StripCache:
             entry.close()
         if self.recipes is not None:
             self.recipes.close()
+
+
+def _strip_name(bus: str) -> str:
+    return "the mix" if bus == MIX_BUS else f"buses.{bus}"

@@ -197,6 +197,23 @@ class Recipes:
         outputs = tuple(Output("", level_db, tap) for _, tap, level_db in edges)  # type: ignore[arg-type]
         return Node(name, track, chain, outputs, True)
 
+    @staticmethod
+    def held(cache: Cache, sums: list[Ingredients]) -> set[str]:
+        """The keys of the recipes of the track outputs that ``sums`` (their ingredients)
+        hold, and of those recipes' stem copies: what takes a track out of them."""
+        recipes = {
+            _recipe_key(key)
+            for ingredients in sums
+            for stage_name, key in ingredients["upstream"].items()
+            if stage_name.startswith("tracks.")
+        }
+        stems = set()
+        for recipe_key in recipes:
+            recipe = cache.load(recipe_key)
+            if recipe is not None:
+                stems.add(_stem_key(recipe[1]))
+        return recipes | stems
+
     def close(self) -> None:
         self._copies.shutdown(wait=True)
 

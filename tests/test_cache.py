@@ -200,13 +200,13 @@ def test_an_unfinished_or_failed_writer_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
-    cache = Cache(tmp_path, 10**9)
     for index, key in enumerate("abcd"):
-        cache.store(key * 64, np.zeros(1_000))
+        Cache(tmp_path, 10**9).store(key * 64, np.zeros(1_000))
         os.utime(tmp_path / "entries" / (key * 64), ns=(index * 10**9, index * 10**9))
-    assert cache.load("a" * 64) is not None  # used now: the newest
+    cache = Cache(tmp_path, 10**9)  # a new render: it has used nothing yet
+    assert cache.load("a" * 64) is not None  # used now: kept over the others
     cache.max_bytes = 3 * (tmp_path / "entries" / ("a" * 64)).stat().st_size
-    cache.evict()
+    cache.evict("me")
     left = sorted(p.name[0] for p in (tmp_path / "entries").iterdir())
     assert left == ["a", "c", "d"]
     # A stem kept as a hard link costs nothing while the stem is there: nothing more goes,
@@ -216,15 +216,70 @@ def test_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
     stem.write_bytes(bytes(10**6))
     os.utime(stem, ns=(0, 0))
     os.link(stem, tmp_path / "entries" / ("e" * 64))
-    cache.evict()
+    cache.evict("me")
     assert sorted(p.name[0] for p in (tmp_path / "entries").iterdir()) == ["a", "c", "d", "e"]
     cache.max_bytes //= 3
-    cache.evict()
+    cache.evict("me")
     assert sorted(p.name[0] for p in (tmp_path / "entries").iterdir()) == ["a", "e"]
     # Once the stem is gone, its kept copy takes space and goes by its age like any entry.
     stem.unlink()
-    cache.evict()
+    cache.evict("me")
     assert sorted(p.name[0] for p in (tmp_path / "entries").iterdir()) == ["a"]
+
+
+def test_eviction_keeps_what_the_next_renders_reuse_longest(tmp_path: Path) -> None:
+    """Entries go in this order, each group oldest first: unpinned and unused by this render,
+    used by it, pinned by another session, pinned by this one. Evicting pinned entries is
+    counted (the render warns); a pin whose entries are all gone is dropped."""
+    names = "abcdef"
+    for index, key in enumerate(names):
+        Cache(tmp_path, 10**9).store(key * 64, np.zeros(1_000))
+        age = 10**9 * (len(names) - index)  # a is the newest, f the oldest
+        os.utime(tmp_path / "entries" / (key * 64), ns=(age, age))
+    size = (tmp_path / "entries" / ("a" * 64)).stat().st_size
+    Cache(tmp_path, 10**9).pin("other", ["d" * 64, "x" * 64])
+    Cache(tmp_path, 10**9).pin("gone", ["y" * 64])  # nothing of it is left
+    cache = Cache(tmp_path, 10**9)
+    cache.pin("me", ["e" * 64, "f" * 64])
+    assert cache.load("c" * 64) is not None
+
+    def left_after(entries: int) -> tuple[str, int, int]:
+        cache.max_bytes = entries * size
+        eviction = cache.evict("me")
+        left = sorted(p.name[0] for p in (tmp_path / "entries").iterdir())
+        return "".join(left), eviction.lost_bytes // size, eviction.others_lost_bytes // size
+
+    cache.max_bytes = 10 * size
+    eviction = cache.evict("me")
+    assert (eviction.freed_bytes, eviction.pinned_bytes, eviction.all_pinned_bytes) == (
+        0,
+        2 * size,
+        3 * size,
+    )
+    assert left_after(4) == ("cdef", 0, 0)  # a and b: neither used nor pinned, though newest
+    assert left_after(3) == ("def", 0, 0)  # then what this render used
+    assert left_after(2) == ("ef", 0, 1)  # then what another session pinned
+    assert left_after(1) == ("e", 1, 0)  # last its own: the oldest first
+    assert sorted(p.stem for p in (tmp_path / "pins").iterdir()) == ["me"]
+
+
+def test_a_render_warns_when_the_cache_cannot_keep_what_it_reuses(session_dir: Path) -> None:
+    """Bounded below what the next render reuses, the cache says so and how much room it
+    needs; with room enough it says nothing."""
+    roomy = render(session_dir, "out", cached(session_dir))
+    assert roomy.account.warning is None
+    pinned = sum(
+        (session_dir / "cache" / "entries" / key).stat().st_size
+        for pins in (session_dir / "cache" / "pins").iterdir()
+        for key in json.loads(pins.read_text())
+        if (session_dir / "cache" / "entries" / key).exists()
+    )
+    tight = CacheOptions(folder=session_dir / "cache", max_bytes=pinned // 2)
+    session = load_session(session_dir / "session.yaml", LoadOptions(out_dir=session_dir / "out"))
+    warning = render_session(session, 2, caching=tight).account.warning
+    assert warning is not None and "will be rendered again" in warning
+    room = float(warning.rsplit("--cache-max ", 1)[1].removesuffix("GB")) * 10**9
+    assert 2 * pinned <= room < 2 * pinned + 10**8
 
 
 def test_input_digests_follow_the_file_not_its_mtime(
@@ -593,10 +648,14 @@ def test_a_sum_updated_for_one_strip_is_kept_as_it_was(
         (record,) = (sends_dir / "cache" / "renders").iterdir()
         return json.loads(record.read_text())["input of buses.verb"]
 
+    ran: dict[str, str] = {}  # what the last render ran, and why
+
     def render_with(old: str, new: str) -> list[str]:
         (sends_dir / "session.yaml").write_text(text.replace(old, new))
         result = render(sends_dir, "out", cached(sends_dir))
         assert hashes(sends_dir / "out") == cold(sends_dir)
+        ran.clear()
+        ran.update(result.account.rendered)
         return result.account.reused
 
     render_with("", "")
@@ -608,6 +667,10 @@ def test_a_sum_updated_for_one_strip_is_kept_as_it_was(
         assert verb_sum() == first
     text = text.replace("40 Hz", "120 Hz")
     assert "input of buses.verb (updated for one, two)" in render_with("L40", "L30")
+    # "one" did not change, but the sums held its first output: it rendered to replace it.
+    assert ran["tracks.one"] == "replaced its earlier output in the cached input of " + (
+        "buses.group, buses.verb"
+    )
     written = verb_sum()
     assert written != first
     assert "input of buses.verb (updated for two)" in render_with("L40", "L20")
@@ -770,5 +833,43 @@ def test_a_stem_replaced_by_a_new_file_updates_the_sum_one_overwritten_does_not(
     write_stem(sends_dir / "stems" / "two.wav", 0.1 * rng.standard_normal((1, 96_000)))
     result = render(sends_dir, "out", cached(sends_dir))
     assert not any(name.startswith("input of") for name in result.account.reused)
-    assert dict(result.account.rendered)["tracks.one"].startswith("rendered every time")
+    assert dict(result.account.rendered)["tracks.one"] == (
+        "summed afresh into buses.group, buses.verb: no cached input close enough to update"
+    )
+    assert hashes(sends_dir / "out") == cold(sends_dir)
+
+
+def test_a_full_cache_keeps_what_takes_a_replaced_stem_out_of_a_sum(
+    sends_dir: Path, rng: np.random.Generator
+) -> None:
+    """A replaced stem's earlier bytes (the cache's link to them, now its only name, with
+    the stem's old mtime) are what the sums still holding it are updated with: a render that
+    must evict keeps them, with everything else the next render reuses, and drops the rest.
+    The next change to that track then updates the sums, and names the track it summed
+    again."""
+    render(sends_dir, "out", cached(sends_dir))
+    stem = sends_dir / "stems" / "two.wav"
+    write_stem(sends_dir / "new.wav", 0.1 * rng.standard_normal((1, 96_000)))
+    os.replace(sends_dir / "new.wav", stem)
+    assert (
+        "input of buses.verb (updated for two)"
+        in render(sends_dir, "out", cached(sends_dir)).account.reused
+    )
+    entries = sends_dir / "cache" / "entries"
+    (pins,) = (sends_dir / "cache" / "pins").iterdir()
+    pinned = {key for key in json.loads(pins.read_text()) if (entries / key).exists()}
+    before = {path.name for path in entries.iterdir()}
+    taking = [(entries / key).stat() for key in pinned]  # a link to a stem takes no room
+    room = sum(status.st_size for status in taking if status.st_nlink == 1)
+    tight = CacheOptions(folder=sends_dir / "cache", max_bytes=room)
+    session = load_session(sends_dir / "session.yaml", LoadOptions(out_dir=sends_dir / "out"))
+    assert render_session(session, 2, caching=tight).account.warning is None
+    left = {path.name for path in entries.iterdir()}
+    assert pinned <= left < before
+
+    text = (sends_dir / "session.yaml").read_text()
+    (sends_dir / "session.yaml").write_text(text.replace("pan: L40", "pan: L20"))
+    result = render(sends_dir, "out", cached(sends_dir))
+    assert "input of buses.verb (updated for two)" in result.account.reused
+    assert "tracks.one" not in dict(result.account.rendered)
     assert hashes(sends_dir / "out") == cold(sends_dir)

@@ -42,6 +42,7 @@ class Built:
     cache: Cache
     key: str
     digests: InputDigests
+    album: Path  # its file
 
     @classmethod
     def of(cls, album: Album, jobs: Sequence[SongJob], caching: CacheOptions) -> Built | None:
@@ -62,7 +63,7 @@ class Built:
             "sessions": [normalised(job.session, job.session.path.parent) for job in jobs],
             "folder": str(album.out_dir.resolve()),
         }
-        return cls(cache, sha256_json(document), InputDigests(root))
+        return cls(cache, sha256_json(document), InputDigests(root), album.path)
 
     def found(self) -> tuple[Any, ...] | None:
         """What the build kept (its results, each song's level reported as reused), if every
@@ -83,6 +84,7 @@ class Built:
     def keep(self, results: tuple[Any, ...], written: Sequence[Path]) -> None:
         """Keep the build's ``results`` and the size and sha256 of every file ``written``."""
         self.cache.store(self.key, (results, _hashed(written, self.digests)))
+        self.cache.pin(_owner("album", self.album), [self.key])
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class KeptSong:
     cache: Cache
     key: str
     digests: InputDigests
+    session: Path  # the song's session file
 
     @classmethod
     def of(cls, job: SongJob, settings: Any) -> KeptSong | None:
@@ -109,7 +112,7 @@ class KeptSong:
             "seed": job.session.seed,
             "from": job.limiter_input_key,
         }
-        return cls(cache, sha256_json(document), InputDigests(root))
+        return cls(cache, sha256_json(document), InputDigests(root), job.session.path)
 
     def found(self) -> tuple[Any, np.ndarray | None] | None:
         """The finished song and its kept master (None if it keeps none), if every track
@@ -130,10 +133,16 @@ class KeptSong:
         if master is not None:
             self.cache.store(_master_key(self.key), master)
         self.cache.store(self.key, (finished, _hashed(written, self.digests), master is not None))
+        self.cache.pin(_owner("album song", self.session), [self.key, _master_key(self.key)])
 
 
 def _master_key(key: str) -> str:
     return sha256_json({"master of": key})
+
+
+def _owner(kind: str, path: Path) -> str:
+    """The name under which the cache keeps what ``kind`` at ``path`` reuses next time."""
+    return sha256_json({kind: str(path.resolve())})[:32]
 
 
 def _intact(files: Sequence[tuple[str, int, str]], digests: InputDigests) -> bool:
