@@ -299,23 +299,22 @@ def cache_too_small(eviction: Eviction, max_bytes: int) -> str | None:
     session's, or the other sessions' sharing the cache (None if it kept all of that). The
     room it asks for leaves as much again for what a render writes before eviction."""
     if eviction.lost_bytes:
-        whose = f"this session's next render reuses ({_gigabytes(eviction.pinned_bytes)})"
+        whose = f"this session's next render reuses ({_size(eviction.pinned_bytes)})"
         lost = eviction.lost_bytes
     elif eviction.others_lost_bytes:
-        whose = f"the sessions sharing it reuse ({_gigabytes(eviction.all_pinned_bytes)})"
+        whose = f"the sessions sharing it reuse ({_size(eviction.all_pinned_bytes)})"
         lost = eviction.others_lost_bytes
     else:
         return None
     return (
-        f"bounded to {_gigabytes(max_bytes)}, the cache could not keep what {whose}: "
-        f"{_gigabytes(lost)} of it was evicted and will be rendered again; "
-        f"give it room with --cache-max {_gigabytes(2 * eviction.all_pinned_bytes, up=True)}"
+        f"bounded to {_size(max_bytes)}, the cache could not keep what {whose}: "
+        f"{_size(lost)} of it was evicted and will be rendered again; give it room with "
+        f"--cache-max {-(-2 * eviction.all_pinned_bytes // 10**8) / 10:g}GB"
     )
 
 
-def _gigabytes(size: int, up: bool = False) -> str:
-    tenths = -(-size // 10**8) if up else round(size / 10**8)
-    return f"{tenths / 10:g}GB" if up else f"{tenths / 10:.1f} GB"
+def _size(size: int) -> str:
+    return f"{size / 10**9:.1f} GB" if size >= 10**9 else f"{round(size / 10**6)} MB"
 
 
 def _record_name(session: Session) -> str:
