@@ -18,7 +18,7 @@ from referencing import Registry, Resource
 from render.album.build import AlbumResult, render_album
 from render.album.load import load_album
 from render.album.reuse import REUSED
-from render.cache import CacheOptions
+from render.cache import Cache, CacheOptions
 from render.cli import main
 from render.measure import measure
 from render.pipeline import NO_CACHE
@@ -150,6 +150,28 @@ def test_a_cached_album_writes_the_same_bytes(album_mode: AlbumResult, tmp_path:
     assert digests(again) == digests(album_mode)
     again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
     assert [level.cache.note for level in again.levels] == [REUSED] * 3
+
+
+def test_a_full_cache_keeps_what_an_album_rebuild_reuses(tmp_path: Path) -> None:
+    """Evicted down to what the songs and the album pinned, the cache still holds each
+    song's mix and limiter input and each finished song with its master: after one song
+    changed, the others keep their files, and every byte equals a build without the cache."""
+    root = tmp_path / "cache"
+    caching = CacheOptions(folder=root)
+    build(tmp_path, "album", jobs=2, caching=caching)
+    entries = root / "entries"
+    pinned = {key for pins in (root / "pins").iterdir() for key in json.loads(pins.read_text())}
+    taking = [(entries / key).stat() for key in pinned if (entries / key).exists()]
+    room = sum(status.st_size for status in taking if status.st_nlink == 1)
+    assert Cache(root, room).evict("nobody").freed_bytes > 0
+
+    session = tmp_path / "song2" / "session.yaml"
+    session.write_text(session.read_text().replace("gain: -6 dB", "gain: -7 dB"))
+    again = render_album(load_album(tmp_path / "album.yaml"), 2, caching=caching)
+    assert [bool(level.cache.rendered) for level in again.levels] == [False, True, False]
+    assert [done.kept for done in again.songs] == [True, False, True]
+    cached_bytes = digests(again)
+    assert digests(render_album(load_album(tmp_path / "album.yaml"), 2)) == cached_bytes
 
 
 def test_a_failing_song_fails_the_album_with_its_own_location(
