@@ -269,8 +269,8 @@ class Cache:
         pinned; last those ``owner`` pinned. A pin whose entries are all gone is dropped."""
         own, others = set(), set()
         for pinned in sorted(self.pins.glob("*.json")) if self.pins.is_dir() else ():
-            with contextlib.suppress(OSError, ValueError):
-                keys = set(json.loads(pinned.read_text(encoding="utf-8")))
+            with contextlib.suppress(OSError, ValueError, TypeError):  # damaged: pins nothing
+                keys = {str(key) for key in json.loads(pinned.read_text(encoding="utf-8"))}
                 if not any(self.path(key).exists() for key in keys):
                     pinned.unlink()
                 (own if pinned.stem == owner else others).update(keys)

@@ -239,6 +239,7 @@ def test_eviction_keeps_what_the_next_renders_reuse_longest(tmp_path: Path) -> N
     size = (tmp_path / "entries" / ("a" * 64)).stat().st_size
     Cache(tmp_path, 10**9).pin("other", ["d" * 64, "x" * 64])
     Cache(tmp_path, 10**9).pin("gone", ["y" * 64])  # nothing of it is left
+    (tmp_path / "pins" / "damaged.json").write_text("5")  # pins nothing, breaks nothing
     cache = Cache(tmp_path, 10**9)
     cache.pin("me", ["e" * 64, "f" * 64])
     assert cache.load("c" * 64) is not None
@@ -260,7 +261,7 @@ def test_eviction_keeps_what_the_next_renders_reuse_longest(tmp_path: Path) -> N
     assert left_after(3) == ("def", 0, 0)  # then what this render used
     assert left_after(2) == ("ef", 0, 1)  # then what another session pinned
     assert left_after(1) == ("e", 1, 0)  # last its own: the oldest first
-    assert sorted(p.stem for p in (tmp_path / "pins").iterdir()) == ["me"]
+    assert sorted(p.stem for p in (tmp_path / "pins").iterdir()) == ["damaged", "me"]
 
 
 def test_a_render_warns_when_the_cache_cannot_keep_what_it_reuses(session_dir: Path) -> None:
