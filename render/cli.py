@@ -327,6 +327,7 @@ def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed
             f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP; CUE sheet {shown(album_file.cue)}"
         )
         lines += [f"          corrected: {c}" for c in written.corrections]
+    lines += [f"  cache   warning: {warning}" for warning in result.cache_warnings]
     speed = duration_s / elapsed_s if elapsed_s > 0 else math.inf
     lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
     console.print("\n".join(lines), highlight=False, markup=False)

@@ -241,8 +241,9 @@ class Incremental:
         if self.cache is not None:
             self.cache.store(stage.key, value)
 
-    def finish(self) -> None:
-        """Keep this render's stages for the next one's reasons; bound the cache."""
+    def finish(self, evict: bool = True) -> None:
+        """Keep this render's stages for the next one's reasons, pin what the next one
+        reuses, and (``evict``) bound the cache: an album's songs leave that to the album."""
         self._storer.shutdown(wait=True)
         for stored in self._stores:
             stored.result()  # raises what storing raised
@@ -260,7 +261,8 @@ class Incremental:
         sums = [self._stages[name] for name in self._sums if name in self._stages]
         owner = self._record_path.stem
         self.cache.pin(owner, named | Recipes.held(self.cache, sums))
-        self.account.warning = cache_too_small(self.cache.evict(owner), self.cache.max_bytes)
+        if evict:
+            self.account.warning = cache_too_small(self.cache.evict(owner), self.cache.max_bytes)
 
     def _ran(
         self,

@@ -416,7 +416,8 @@ def premaster(
     """The mix of ``session`` and its mastering chain up to the final limiter: what an album
     measures before it knows every song's loudness goal (``master.master_at`` finishes it);
     with ``own_level``, also the loudness of the master at ``own_goal_lufs`` (the song's own
-    level; NaN without); with ``caching``, each from the render cache where it holds them."""
+    level; NaN without); with ``caching``, each from the render cache where it holds them.
+    The cache is left over its bound: the album bounds it once all its songs are kept."""
     reuse = Incremental(session, caching)
     render_plan = reuse.planned(plan(session))
     mix, mix_stage = reuse.mix(
@@ -431,7 +432,7 @@ def premaster(
             reuse.keys.derived("own level", [before_stage], {"goal": own_goal_lufs}),
             lambda: master_at(master_plan, before, session, own_goal_lufs).loudness_lufs,
         )
-    reuse.finish()
+    reuse.finish(evict=False)
     return mix, before, loudness, reuse.account
 
 

@@ -174,6 +174,22 @@ def test_a_full_cache_keeps_what_an_album_rebuild_reuses(tmp_path: Path) -> None
     assert digests(render_album(load_album(tmp_path / "album.yaml"), 2)) == cached_bytes
 
 
+def test_a_cache_too_small_for_the_album_warns_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The songs pin what they reuse and leave the cache to the album, which bounds it once
+    all are kept: too small for them all, it says so once, with the room that keeps them,
+    and what is left fits the bound (links to stems take none)."""
+    album = write_album(np.random.default_rng(1), tmp_path, ALBUM.format(mode="album"))
+    cache = tmp_path / "cache"
+    assert main([str(album), "--jobs", "1", "--cache", str(cache), "--cache-max", "1MB"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("warning:") == 1
+    assert "  cache   warning: bounded to 1 MB, the cache could not keep what" in out
+    left = [path.stat() for path in (cache / "entries").iterdir()]
+    assert sum(status.st_size for status in left if status.st_nlink == 1) <= 10**6
+
+
 def test_a_failing_song_fails_the_album_with_its_own_location(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,7 +30,7 @@ from render.album import songs
 from render.album.cue import cue_sheet, frames, timestamp
 from render.album.loudness import song_goals
 from render.album.model import Album
-from render.album.reuse import Built
+from render.album.reuse import Built, bound_caches
 from render.album.sequence import Placement, SequenceError, assemble, place
 from render.album.songs import Finished, Level, SongJob
 from render.album.tags import album_tags, song_tags, write_tags
@@ -68,6 +68,7 @@ class AlbumResult:
     album_file: AlbumFile | None
     report: AlbumReport
     report_files: tuple[Path, ...]
+    cache_warnings: tuple[str, ...] = ()  # a render cache too small for what the songs reuse
 
 
 def render_album(
@@ -106,7 +107,8 @@ def render_album(
                 written += [album_file.written.path, album_file.cue]
             results = (levels, finished, album_file, report, report_files)
             built.keep(results, [*written, *report_files])
-    return AlbumResult(album, levels, finished, album_file, report, report_files)
+        warnings = tuple(bound_caches(album, jobs_, caching))
+    return AlbumResult(album, levels, finished, album_file, report, report_files, warnings)
 
 
 def _render_songs(

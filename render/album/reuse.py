@@ -25,7 +25,7 @@ from render.album.model import Album
 from render.cache import Cache, CacheOptions
 from render.digests import InputDigests
 from render.errors import OutputError
-from render.incremental import Account
+from render.incremental import Account, cache_too_small
 from render.keys import sha256_json
 from render.session.normalise import normalised
 
@@ -134,6 +134,23 @@ class KeptSong:
             self.cache.store(_master_key(self.key), master)
         self.cache.store(self.key, (finished, _hashed(written, self.digests), master is not None))
         self.cache.pin(_owner("album song", self.session), [self.key, _master_key(self.key)])
+
+
+def bound_caches(album: Album, jobs: Sequence[SongJob], caching: CacheOptions) -> list[str]:
+    """Evict each render cache the album's songs used down to its bound, once every song is
+    kept (the songs' renders leave it to this, so none evicts what another just pinned);
+    the warning of each that could not keep all that was pinned."""
+    if not caching.enabled:
+        return []
+    roots = {caching.root(job.session.path.parent) for job in jobs}
+    warnings = []
+    for root in sorted(roots):
+        with contextlib.suppress(OSError, OutputError):  # the songs' renders said why
+            eviction = Cache(root, caching.max_bytes).evict(_owner("album", album.path))
+            warning = cache_too_small(eviction, caching.max_bytes)
+            if warning is not None:
+                warnings.append(warning if len(roots) == 1 else f"{root}: {warning}")
+    return warnings
 
 
 def _master_key(key: str) -> str:
