@@ -142,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         type=_size,
         default=DEFAULT_MAX_BYTES,
-        help="bound the cache to SIZE (like 2GB or 500MB; default 4GB), dropping the least "
-        "recently used entries",
+        help="bound the cache to SIZE (like 2GB or 500MB; default 4GB), dropping first the "
+        "least recently used entries that no session's next render reuses; a render warns "
+        "when it had to drop those too",
     )
     parser.add_argument(
         "--allow-outside-paths",
