@@ -1,22 +1,8 @@
 """A content-addressed cache of intermediate renders, so a re-render reuses what is unchanged.
 
 An entry is named by a key, the sha256 of everything that determines its content (see
-``render.keys``), and holds a small Python object (figures, file bytes) and audio written in
-blocks as it is rendered, so a track can be cached while it streams without a whole-song copy
-in memory. Its layout, in one file::
-
-    MAGIC | audio blocks | the object's arrays | trailer | trailer size (u64) | its XXH3 (u64)
-
-Audio blocks are float64 in C order; the object is pickled (protocol 5) with its arrays
-written out of band, so neither a block nor an array is ever copied into a pickle. The
-trailer holds the pickled object, where each block lies and the checksums of everything
-before it; the last 16 bytes let a reader find the trailer. A corrupt or truncated entry
-fails one of the checks (the magic, the trailer's size or checksum, the payload's size or
-checksum) and is deleted and rendered again, never used. The checksum is XXH3-64 (xxhash):
-like a CRC it detects the accidental damage a cache meets (a full disk, a killed writer, a
-bad sector), at 45 GB/s where zlib's CRC-32 ran at 3.7 GB/s, which cost 0.15 s of the main
-thread to read four cached bus sums of a 3-minute song. Keys are sha256, so two contents
-never share a name.
+``render.keys``), so two contents never share a name; its file format is
+``render.cache_entry``'s.
 
 Entries are written to a temporary name in the cache and renamed when complete (atomic on
 POSIX): two renders of the same session at once never see each other's half-written entry,
@@ -37,16 +23,13 @@ import json
 import os
 import pickle
 import re
-import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import xxhash
-
 from render import audio_io
+from render.cache_entry import Entry, Writer, read_entry
 from render.errors import OutputError
 
 DEFAULT_DIR = ".render-cache"
@@ -69,109 +52,11 @@ class CacheOptions:
         return self.folder or beside / DEFAULT_DIR
 
 
-MAGIC = b"RCACHE2\n"
-_TAIL = struct.Struct("<QQ")  # trailer size, trailer checksum
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This folder is a cache of intermediate renders made by render; it can be deleted.\n"
 )
 """The Cache Directory Tagging Specification's tag: backup tools skip a folder holding it."""
-_CHUNK = 1 << 22
-
-
-@dataclass(frozen=True)
-class Blocks:
-    """Where an entry's audio blocks lie: block ``i`` starts at timeline sample
-    ``offsets[i]``, is ``lengths[i]`` samples long and holds ``arrays`` arrays (post-fader,
-    then pre-fader where recorded) of ``channels`` rows each."""
-
-    offsets: tuple[int, ...]
-    lengths: tuple[int, ...]
-    channels: int
-    arrays: int
-
-
-class DamagedEntry(Exception):
-    """An entry whose audio failed its checksum while it was being served: it has been deleted;
-    whatever was made from it must be made again without it."""
-
-
-class Entry:
-    """An entry whose trailer and object passed every check: its object, and its audio
-    blocks, checked against their checksum as they are served in order (one pass over the file
-    instead of two), or all at once before the first block served out of order."""
-
-    def __init__(
-        self,
-        path: Path,
-        value: Any,
-        blocks: Blocks | None,
-        handle: Any,
-        blocks_checksum: int | None,
-    ) -> None:
-        self.path, self.value, self.blocks, self._handle = path, value, blocks, handle
-        self._expected = blocks_checksum  # None: checked already
-        self._checksum = xxhash.xxh3_64()
-        self._next = 0  # the next block to read in order
-        self._position = len(MAGIC)  # where that block starts in the file
-
-    def block(self, offset: int, n: int) -> np.ndarray:
-        """The recorded arrays of the block at ``offset`` of ``n`` samples, as
-        ``float64[arrays, channels, n]``; raises ``DamagedEntry`` if the audio is damaged."""
-        layout = self.blocks
-        assert layout is not None
-        index = self._next
-        in_order = index < len(layout.offsets) and self._expected is not None
-        if in_order and (layout.offsets[index], layout.lengths[index]) == (offset, n):
-            out = np.empty((layout.arrays, layout.channels, n))
-            self._handle.seek(self._position)
-            if self._handle.readinto(out.data) != out.nbytes:
-                self._damaged()
-            self._checksum.update(out.data)
-            self._next += 1
-            self._position += out.nbytes
-            if self._next == len(layout.offsets) and self._checksum.intdigest() != self._expected:
-                self._damaged()
-            return out
-        self._check_all()
-        return np.stack([self.read(offset, n, array) for array in range(layout.arrays)])
-
-    def read(self, offset: int, n: int, array: int = 0) -> np.ndarray:
-        """Samples ``[offset, offset + n)`` of recorded array ``array`` (0: the first
-        recorded per block), as a fresh ``float64[channels, n]`` array (zeros where no
-        block lies); the entry is checked whole first."""
-        self._check_all()
-        assert self.blocks is not None
-        layout = self.blocks
-        out = np.zeros((layout.channels, n))
-        position = len(MAGIC)
-        for start, length in zip(layout.offsets, layout.lengths, strict=True):
-            size = layout.channels * length * 8
-            begin, end = max(offset, start), min(offset + n, start + length)
-            if begin < end:
-                for row in range(layout.channels):
-                    at = position + (array * layout.channels + row) * length * 8
-                    self._handle.seek(at + (begin - start) * 8)
-                    self._handle.readinto(out[row, begin - offset : end - offset].data)
-            position += size * layout.arrays
-        return out
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def _check_all(self) -> None:
-        if self._expected is None:
-            return
-        assert self.blocks is not None
-        self._handle.seek(len(MAGIC))
-        if _checksum_of(self._handle, _audio_bytes(self.blocks)) != self._expected:
-            self._damaged()
-        self._expected = None
-
-    def _damaged(self) -> None:
-        self._handle.close()
-        self.path.unlink(missing_ok=True)
-        raise DamagedEntry(self.path.name)
 
 
 @dataclass(frozen=True)
@@ -212,7 +97,7 @@ class Cache:
         except FileNotFoundError:
             return None
         try:
-            value, blocks, blocks_checksum = _check(handle, lazy)
+            value, blocks, blocks_checksum = read_entry(handle, lazy)
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):
             handle.close()
             path.unlink(missing_ok=True)
@@ -307,115 +192,6 @@ class Cache:
 
 class _Unfinished(Exception):
     """A writer left without ``finish``: its entry is incomplete and is not published."""
-
-
-class Writer:
-    """Writes one entry: audio blocks as they come, then the object and the trailer."""
-
-    def __init__(self, file: Any) -> None:
-        self.file = file
-        self.blocks_checksum = xxhash.xxh3_64()
-        self.checksum = xxhash.xxh3_64()
-        self.offsets: list[int] = []
-        self.lengths: list[int] = []
-        self.shape: tuple[int, int] | None = None  # (channels, arrays)
-        self.finished = False
-        file.write(MAGIC)
-
-    def append(self, offset: int, *arrays: np.ndarray) -> None:
-        """Record the block at timeline ``offset``: arrays of the same ``[channels, n]``."""
-        channels, n = arrays[0].shape
-        if self.shape is None:
-            self.shape = (channels, len(arrays))
-        assert self.shape == (channels, len(arrays))
-        for x in arrays:
-            data = np.ascontiguousarray(x, dtype=np.float64).data
-            self.blocks_checksum.update(data)
-            self.file.write(data)
-        self.offsets.append(offset)
-        self.lengths.append(n)
-
-    def finish(self, value: Any = None) -> None:
-        """Write ``value`` and the trailer: the entry is complete. The arrays inside
-        ``value`` are written as they are, after the blocks, not copied into the pickle
-        (pickle protocol 5's out-of-band buffers, PEP 574)."""
-        buffers: list[pickle.PickleBuffer] = []
-        pickled = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
-        sizes = []
-        for buffer in buffers:
-            data = buffer.raw()
-            self.checksum.update(data)
-            self.file.write(data)
-            sizes.append(data.nbytes)
-        blocks = None
-        if self.shape is not None:
-            blocks = Blocks(tuple(self.offsets), tuple(self.lengths), *self.shape)
-        trailer = pickle.dumps(
-            {
-                "value": pickled,
-                "buffers": sizes,
-                "blocks": blocks,
-                "blocks_checksum": self.blocks_checksum.intdigest(),
-                "checksum": self.checksum.intdigest(),
-            },
-            protocol=5,
-        )
-        self.file.write(trailer)
-        self.file.write(_TAIL.pack(len(trailer), xxhash.xxh3_64_intdigest(trailer)))
-        self.finished = True
-
-
-def _check(handle: Any, lazy: bool) -> tuple[Any, Blocks | None, int | None]:
-    """The object and block layout of an entry file after every integrity check, and the
-    checksum its audio blocks must have if ``lazy`` left them unchecked (else None)."""
-    size = os.fstat(handle.fileno()).st_size
-    if size < len(MAGIC) + _TAIL.size or handle.read(len(MAGIC)) != MAGIC:
-        raise ValueError("not a cache entry")
-    handle.seek(size - _TAIL.size)
-    trailer_size, trailer_checksum = _TAIL.unpack(handle.read(_TAIL.size))
-    payload_end = size - _TAIL.size - trailer_size
-    if payload_end < len(MAGIC):
-        raise ValueError("truncated")
-    handle.seek(payload_end)
-    trailer = handle.read(trailer_size)
-    if xxhash.xxh3_64_intdigest(trailer) != trailer_checksum:
-        raise ValueError("damaged trailer")
-    fields = pickle.loads(trailer)
-    blocks: Blocks | None = fields["blocks"]
-    audio = 0 if blocks is None else _audio_bytes(blocks)
-    if payload_end - len(MAGIC) != audio + sum(fields["buffers"]):
-        raise ValueError("truncated payload")
-    handle.seek(len(MAGIC))
-    if not lazy and _checksum_of(handle, audio) != fields["blocks_checksum"]:
-        raise ValueError("damaged audio")
-    handle.seek(len(MAGIC) + audio)
-    buffers, checksum = [], xxhash.xxh3_64()
-    for buffer_size in fields["buffers"]:
-        buffer = bytearray(buffer_size)
-        handle.readinto(buffer)
-        checksum.update(buffer)
-        buffers.append(buffer)
-    if checksum.intdigest() != fields["checksum"]:
-        raise ValueError("damaged object")
-    value = pickle.loads(fields["value"], buffers=buffers)
-    return value, blocks, fields["blocks_checksum"] if lazy and blocks is not None else None
-
-
-def _audio_bytes(blocks: Blocks) -> int:
-    return sum(blocks.lengths) * blocks.channels * blocks.arrays * 8
-
-
-def _checksum_of(handle: Any, size: int) -> int:
-    """The checksum of the next ``size`` bytes of ``handle`` (fewer if it ends first: the
-    entry is then damaged, and the checksum says so)."""
-    checksum = xxhash.xxh3_64()
-    while size > 0:
-        chunk = handle.read(min(_CHUNK, size))
-        if not chunk:
-            break
-        checksum.update(chunk)
-        size -= len(chunk)
-    return checksum.intdigest()
 
 
 def parse_size(text: str) -> int:

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from render import audio_io
-from render.cache import Cache, CacheOptions, DamagedEntry, Eviction
+from render.cache import Cache, CacheOptions, Eviction
+from render.cache_entry import DamagedEntry
 from render.deliver import Delivered
 from render.digests import InputDigests, file_identity, file_sha256
 from render.errors import OutputError

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from render import memory
-from render.cache import Writer
+from render.cache_entry import Writer
 from render.chain import PreparedEffect, block_chain, run_chain, streams
 from render.dsp.levels import accumulate, db_to_gain
 from render.graph import Node, RenderPlan, needed_strips, plan

@@ -16,7 +16,8 @@ import contextlib
 from collections.abc import Mapping
 from types import TracebackType
 
-from render.cache import Cache, Entry, Writer
+from render.cache import Cache
+from render.cache_entry import Entry, Writer
 from render.graph import Node, RenderPlan, input_count, input_edges, needed_strips
 from render.keys import Ingredients, Stage, listed, sha256_json
 from render.session.model import MIX_BUS, Delay, Eq, Multiband, Reverb, Saturation, Track

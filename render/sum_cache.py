@@ -30,7 +30,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from render import audio_io
-from render.cache import Cache, Entry
+from render.cache import Cache
+from render.cache_entry import Entry
 from render.chain import prepare_chain
 from render.digests import InputDigests
 from render.dsp.levels import accumulate, db_to_gain

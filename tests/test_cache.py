@@ -19,7 +19,8 @@ import pytest
 
 from render import audio_io
 from render import digests as digests_module
-from render.cache import MAGIC, Cache, CacheOptions, DamagedEntry, parse_size
+from render.cache import Cache, CacheOptions, parse_size
+from render.cache_entry import MAGIC, DamagedEntry
 from render.digests import InputDigests, file_sha256
 from render.incremental import NOT_HELD
 from render.pipeline import NO_CACHE, RenderResult, render_session
