@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -16,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -31,13 +30,14 @@ from render.errors import (
     UsageError,
 )
 from render.memory import tune_allocator
-from render.report.terminal import lufs, print_album_report, print_report, progress, shown
+from render.report.terminal import (
+    print_album,
+    print_album_report,
+    print_render,
+    print_report,
+    progress,
+)
 from render.session import LoadOptions, load_session
-
-if TYPE_CHECKING:
-    from render.album.build import AlbumResult
-    from render.incremental import Account
-    from render.pipeline import RenderResult
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
 
@@ -297,117 +297,5 @@ def _run_album(
     return _qc_exit(result.report.status, args.strict)
 
 
-def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed_s: float) -> None:
-    """The summary of an album build: every song's level and goal, the files written."""
-    album = result.album
-    lines = [f"{album.title} ({album_path}), {len(album.songs)} songs, loudness mode {album.mode}"]
-    duration_s = 0.0
-    for song, level, done in zip(album.songs, result.levels, result.songs, strict=True):
-        duration_s += level.duration_s
-        own = f"own level {lufs(level.loudness_lufs)}, " if album.mode == "album" else ""
-        lines.append(
-            f"  {song.number:02d}  {song.title}: {level.duration_s:.1f} s, {own}"
-            f"mastered to {lufs(done.loudness_lufs, 2)} (goal {done.goal_lufs:.2f})"
-        )
-        lines += _cache_lines(level.cache, "      ", "mix and limiter input")
-        for file in done.files:
-            loudness = file.figures.loudness if file.figures else None
-            figures = (
-                f": {lufs(loudness.integrated_lufs, 2)}, true peak "
-                f"{max(loudness.true_peak_dbtp):+.2f} dBTP"
-                if loudness
-                else ""
-            )
-            lines.append(f"      {'kept ' if done.kept else 'wrote'} {shown(file.path)}{figures}")
-            lines += [f"            corrected: {c}" for c in file.corrections]
-    if (album_file := result.album_file) is not None:
-        written = album_file.written
-        loudness = written.figures.loudness  # type: ignore[union-attr]  # verified
-        lines.append(
-            f"  album   {shown(written.path)} ({written.description}): "
-            f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP; CUE sheet {shown(album_file.cue)}"
-        )
-        lines += [f"          corrected: {c}" for c in written.corrections]
-    lines += [f"  cache   warning: {warning}" for warning in result.cache_warnings]
-    speed = duration_s / elapsed_s if elapsed_s > 0 else math.inf
-    lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
-    console.print("\n".join(lines), highlight=False, markup=False)
-
-
-def print_render(
-    console: Console, session_path: Path, result: RenderResult, elapsed_s: float
-) -> None:
-    """The summary of one render: tracks, master, files written (with the figures measured
-    on each master file as written and any correction), then the QC report."""
-    mix = result.report.files[0].analysis.loudness
-    lines = [
-        f"{result.session.title} ({session_path})",
-        f"  tracks  {len(result.tracks)} heard: {', '.join(result.tracks)}",
-        f"  length  {result.duration_s:.3f} s at {result.session.sample_rate} Hz",
-        f"  mix     {lufs(mix.integrated_lufs)} integrated, sample peak "
-        f"{max(mix.sample_peak_dbfs):.1f} dBFS",
-    ]
-    if (mastered := result.master) is not None:
-        goal = result.report.target_lufs
-        aim = f" (target {goal:g})" if goal is not None else ""
-        lines.append(
-            f"  master  {lufs(mastered.loudness_lufs)} integrated{aim}, "
-            f"{mastered.gain_db:+.1f} dB into the limiter, "
-            f"{mastered.limiting_db:.1f} dB peak limiting"
-        )
-    for file in result.files:
-        lines.append(f"  wrote   {shown(file.path)} ({file.description})")
-        if file.figures is not None:
-            loudness = file.figures.loudness
-            lines.append(
-                f"          as written: {lufs(loudness.integrated_lufs, 2)}, "
-                f"true peak {max(loudness.true_peak_dbtp):+.2f} dBTP"
-            )
-        lines += [f"          corrected: {correction}" for correction in file.corrections]
-    lines += _cache_lines(result.account)
-    speed = result.duration_s / elapsed_s if elapsed_s > 0 else math.inf
-    lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
-    console.print("\n".join(lines), highlight=False, markup=False)
-    print_report(console, result.report, result.report_files)
-
-
 def _caching(args: argparse.Namespace) -> CacheOptions:
     return CacheOptions(not args.no_cache, args.cache, args.cache_max)
-
-
-def _cache_lines(account: Account, indent: str = "  ", whole: str = "everything") -> list[str]:
-    """What came from the render cache and what ran (of ``whole``, the part of the render
-    that uses the cache), grouped by the reason it ran."""
-    head = f"{indent}cache   "
-    if account.note is not None:
-        return [head + account.note]
-    lines = _reuse_lines(account, head, whole)
-    if account.warning is not None:
-        lines.append(f"{' ' * len(head) if lines else head}warning: {account.warning}")
-    return lines
-
-
-def _reuse_lines(account: Account, head: str, whole: str) -> list[str]:
-    """The reused stages, then the rendered ones by reason."""
-    if not account.rendered:
-        return [head + f"{whole} reused: nothing changed since it was cached"]
-    if not account.reused and all(reason == "new" for _, reason in account.rendered):
-        return [head + f"{whole} rendered (new to the cache)"]
-    if not any(reason for _, reason in account.rendered):
-        return []  # no cache in use
-    lines = []
-    if account.reused:
-        tracks = sum(name.startswith("tracks.") for name in account.reused)
-        buses = sum(name.startswith("buses.") for name in account.reused)
-        others = [n for n in account.reused if not n.startswith(("tracks.", "buses."))]
-        parts = [f"{tracks} track{'s' * (tracks != 1)}"] if tracks else []
-        parts += [f"{buses} bus{'es' * (buses != 1)}"] if buses else []
-        lines.append(f"{head}reused {', '.join(parts + others)}")
-    by_reason: dict[str, list[str]] = {}
-    for name, reason in account.rendered:
-        by_reason.setdefault(reason, []).append(name)
-    label = head + "rendered" if not lines else " " * len(head) + "rendered"
-    for reason, names in by_reason.items():
-        lines.append(f"{label} {', '.join(names)}: {reason}")
-        label = " " * len(head + "rendered")
-    return lines
