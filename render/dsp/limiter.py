@@ -8,7 +8,7 @@ import numpy as np
 
 from render.dsp.kernel_math import finite_db, one_pole
 from render.dsp.levels import db_to_gain
-from render.dsp.true_peak import true_peaks
+from render.dsp.true_peak import CHUNK_CONTEXT, true_peaks
 from render.jit import njit
 
 
@@ -87,6 +87,16 @@ def limiter_peaks(x: np.ndarray, true_peak: bool) -> np.ndarray:
     """Per sample, the peak the limiter holds under its ceiling: the largest channel's true
     peak (``true_peak``) or sample peak."""
     return true_peaks(x) if true_peak else np.max(np.abs(x), axis=0)
+
+
+def trailing_peaks(x: np.ndarray, silence: int) -> np.ndarray:
+    """The true peaks (``limiter_peaks(..., True)``) of ``silence`` zero samples appended to
+    ``x``: its last samples interpolated into the silence. With ``limiter_peaks(x, True)``
+    before them, the peaks of the padded signal, found without forming it."""
+    context = min(x.shape[1], CHUNK_CONTEXT)
+    tail = np.zeros((x.shape[0], context + silence))
+    tail[:, :context] = x[:, x.shape[1] - context :]
+    return true_peaks(tail)[context:]
 
 
 def limiter_latency_samples(sample_rate: int, lookahead_ms: float) -> int:
