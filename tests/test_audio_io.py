@@ -245,6 +245,27 @@ def test_pcm_file_reads_back_as_its_codes(tmp_path: Path, rng: np.random.Generat
     np.testing.assert_array_equal(decoded, frames.T / 2.0**31)
 
 
+@pytest.mark.parametrize("file_format", ["wav", "flac", "aiff"])
+@pytest.mark.parametrize("bit_depth", [16, 24])
+@pytest.mark.parametrize("frames", [1, 2, 131_073])
+def test_lossless_file_reads_back_in_halves_as_a_whole(
+    tmp_path: Path, rng: np.random.Generator, file_format: str, bit_depth: int, frames: int
+) -> None:
+    """Decoded in two halves at once (block by block, FLAC seeking to the middle), a written
+    file is the same float64 samples as libsndfile decoding it whole, in order; an odd length
+    and more than one block each side included."""
+    x = 0.5 * rng.standard_normal((2, frames))
+    codes, container, subtype = audio_io.encode(
+        x, file_format, bit_depth, np.random.default_rng(0), "tpdf"
+    )
+    path = tmp_path / f"x.{file_format}"
+    audio_io.write_frames(path, codes, RATE, container, subtype)
+    whole, _ = sf.read(str(path), dtype="float64", always_2d=True)
+    decoded, rate = audio_io.read_delivered(path)
+    assert rate == RATE and decoded.shape == (2, frames)
+    assert decoded.tobytes() == np.ascontiguousarray(whole.T).tobytes()
+
+
 def test_shaped_dither_codes_are_in_range_with_zero_mean_error(rng: np.random.Generator) -> None:
     """16-bit noise-shaped codes stay within the int16 range even for an input 6 dB over full
     scale, and the error of an in-range signal averages to zero: its spectrum is -16.6 dB at
