@@ -138,29 +138,29 @@ def _write(
 def relimit(
     x: np.ndarray, sample_rate: int, ceiling_dbtp: float, settings: Limiter, cause: str
 ) -> tuple[np.ndarray, list[str]]:
-    """``x`` limited again at its own rate when ``cause`` (a conversion: the interpolation
-    between the old samples sits elsewhere at the new rate; a crossfade: two songs summed)
-    raised its true peak over the ceiling. Away from the overs (beyond the lookahead and the
+    """``x`` limited again at its own rate, in place (the caller's own copy: a conversion or
+    an assembled album file), when ``cause`` (a conversion: the interpolation between the old
+    samples sits elsewhere at the new rate; a crossfade: two songs summed) raised its true
+    peak over the ceiling. Away from the overs (beyond the lookahead and the
     release) the limiter's gain is exactly 1: only the stretches around them change."""
-    peaks = limiter.limiter_peaks(x, True)
-    peak = float(np.max(peaks, initial=0.0))
+    # ``limiter.limit`` of x padded with the latency in silence, its delay cut off, without
+    # the padded copy or a second pass for the peaks.
+    latency = limiter.limiter_latency_samples(sample_rate, settings.lookahead_ms)
+    peaks = limiter.padded_peaks(x, latency)
+    peak = float(np.max(peaks[: x.shape[1]], initial=0.0))
     if peak <= db_to_gain(ceiling_dbtp):
         return x, []
-    # ``limiter.limit`` of x padded with the latency in silence, its delay cut off, without
-    # the padded copy or finding the peaks again: those of the padded signal are x's, then
-    # those of its last samples ringing into the silence.
-    latency = limiter.limiter_latency_samples(sample_rate, settings.lookahead_ms)
     gain = limiter.limiter_gain(
-        np.concatenate([peaks, limiter.trailing_peaks(x, latency)]),
+        peaks,
         sample_rate,
         ceiling_db=ceiling_dbtp - DITHER_HEADROOM_DB,
         release_ms=settings.release_ms,
         lookahead_ms=settings.lookahead_ms,
     )
-    y = x * gain[latency:]
+    x *= gain[latency:]
     over_db = gain_to_db(peak) - ceiling_dbtp
     note = f"limited again at {sample_rate} Hz: {cause} raised the true peak {over_db:.2f} dB"
-    return y, [note]
+    return x, [note]
 
 
 def describe(deliverable: Deliverable, session_rate: int) -> str:

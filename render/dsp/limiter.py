@@ -8,7 +8,7 @@ import numpy as np
 
 from render.dsp.kernel_math import finite_db, one_pole
 from render.dsp.levels import db_to_gain
-from render.dsp.true_peak import CHUNK_CONTEXT, true_peaks
+from render.dsp.true_peak import CHUNK_CONTEXT, true_peak_chunks, true_peaks
 from render.jit import njit
 
 
@@ -89,14 +89,19 @@ def limiter_peaks(x: np.ndarray, true_peak: bool) -> np.ndarray:
     return true_peaks(x) if true_peak else np.max(np.abs(x), axis=0)
 
 
-def trailing_peaks(x: np.ndarray, silence: int) -> np.ndarray:
-    """The true peaks (``limiter_peaks(..., True)``) of ``silence`` zero samples appended to
-    ``x``: its last samples interpolated into the silence. With ``limiter_peaks(x, True)``
-    before them, the peaks of the padded signal, found without forming it."""
-    context = min(x.shape[1], CHUNK_CONTEXT)
+def padded_peaks(x: np.ndarray, silence: int) -> np.ndarray:
+    """``limiter_peaks(..., True)`` of ``x`` followed by ``silence`` zero samples, without
+    forming that copy of ``x``: its true peaks piece by piece (``true_peak_chunks``, the same
+    values) into one array, then those of its last samples ringing into the silence."""
+    n = x.shape[1]
+    peaks = np.empty(n + silence)
+    for start, chunk in true_peak_chunks(x):
+        peaks[start : start + chunk.size] = chunk
+    context = min(n, CHUNK_CONTEXT)
     tail = np.zeros((x.shape[0], context + silence))
-    tail[:, :context] = x[:, x.shape[1] - context :]
-    return true_peaks(tail)[context:]
+    tail[:, :context] = x[:, n - context :]
+    peaks[n:] = true_peaks(tail)[context:]
+    return peaks
 
 
 def limiter_latency_samples(sample_rate: int, lookahead_ms: float) -> int:
