@@ -141,8 +141,9 @@ def relimit(
     """``x`` limited again at its own rate, in place (the caller's own copy: a conversion or
     an assembled album file), when ``cause`` (a conversion: the interpolation between the old
     samples sits elsewhere at the new rate; a crossfade: two songs summed) raised its true
-    peak over the ceiling. Away from the overs (beyond the lookahead and the
-    release) the limiter's gain is exactly 1: only the stretches around them change."""
+    peak over the ceiling. Away from the overs (beyond the lookahead and the release) the
+    limiter's gain is exactly 1: only the stretches around them are limited
+    (``limiter.limiter_gain_stretches``), the same bits as limiting the whole."""
     # ``limiter.limit`` of x padded with the latency in silence, its delay cut off, without
     # the padded copy or a second pass for the peaks.
     latency = limiter.limiter_latency_samples(sample_rate, settings.lookahead_ms)
@@ -150,14 +151,16 @@ def relimit(
     peak = float(np.max(peaks[: x.shape[1]], initial=0.0))
     if peak <= db_to_gain(ceiling_dbtp):
         return x, []
-    gain = limiter.limiter_gain(
+    stretches = limiter.limiter_gain_stretches(
         peaks,
         sample_rate,
         ceiling_db=ceiling_dbtp - DITHER_HEADROOM_DB,
         release_ms=settings.release_ms,
         lookahead_ms=settings.lookahead_ms,
     )
-    x *= gain[latency:]
+    for first, gain in stretches:  # output sample n plays x[n - latency]
+        begin = max(first - latency, 0)
+        x[:, begin : first - latency + gain.size] *= gain[begin - first + latency :]
     over_db = gain_to_db(peak) - ceiling_dbtp
     note = f"limited again at {sample_rate} Hz: {cause} raised the true peak {over_db:.2f} dB"
     return x, [note]

@@ -4,6 +4,8 @@ removes that delay (``render.chain``)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from render.dsp.kernel_math import finite_db, one_pole
@@ -83,6 +85,42 @@ def limiter_gain(
     return _lookahead_gain(np.ascontiguousarray(peaks, dtype=np.float64), ceiling, delay, release)
 
 
+def limiter_gain_stretches(
+    peaks: np.ndarray,
+    sample_rate: int,
+    *,
+    ceiling_db: float,
+    release_ms: float,
+    lookahead_ms: float,
+) -> list[tuple[int, np.ndarray]]:
+    """``limiter_gain(peaks, ...)`` where it is not exactly 1, as ``(first index, gains)``
+    per stretch of overs; elsewhere the gain is exactly 1.
+
+    Each stretch starts a lookahead before its first over, where the limiter is at rest, and
+    ends where it is at rest again after its last: a lookahead while the running minimum
+    holds the over, another while the moving average does (then its total is exactly 0),
+    and the release's decay from at most 1 to at most 2**-54, below which ``1 - reduction``
+    is exactly 1. Overs closer than that share a stretch. Computed from rest, a stretch has
+    the bits of the whole signal's gain: the state it starts from is the one at rest."""
+    ceiling = db_to_gain(finite_db("limiter ceiling_db", ceiling_db))
+    w = limiter_latency_samples(sample_rate, lookahead_ms) + 1
+    release = one_pole(release_ms, sample_rate, "limiter release_ms")
+    decay = 0 if release == 0.0 else math.ceil(54.0 * math.log(2.0) / -math.log(release)) + 1
+    settle = 2 * w + decay
+    overs = np.flatnonzero(peaks > ceiling)
+    if not overs.size:
+        return []
+    spans, begin, last = [], max(int(overs[0]) - w, 0), int(overs[0])
+    for over in overs[1:].tolist():
+        if over - last > settle + w:
+            spans.append((begin, last + settle))
+            begin = over - w
+        last = over
+    spans.append((begin, min(last + settle, peaks.size)))
+    settings = {"ceiling_db": ceiling_db, "release_ms": release_ms, "lookahead_ms": lookahead_ms}
+    return [(a, limiter_gain(peaks[a:b], sample_rate, **settings)) for a, b in spans]
+
+
 def limiter_peaks(x: np.ndarray, true_peak: bool) -> np.ndarray:
     """Per sample, the peak the limiter holds under its ceiling: the largest channel's true
     peak (``true_peak``) or sample peak."""
@@ -129,12 +167,16 @@ def _lookahead_gain(peak: np.ndarray, ceiling: float, delay: int, release: float
     front = back = 0
     mask -= 1  # a power of two minus 1: ``k & mask`` wraps the queue's ring buffer
     # Reductions (1 - gain) rather than gains: sums of zeros stay exactly zero, and a
-    # release ends at exactly unity gain.
+    # release ends at exactly unity gain. Once the window holds zeros only, its total is set
+    # to exactly zero too (the additions and subtractions of an over can leave a rounding
+    # residue): the state after a settled over is then the state at rest, so a stretch of
+    # the signal can be limited on its own (``deliver.relimit``).
     window = np.empty(w)  # the last w largest reductions; before the start, silence
     for k in range(w):  # a loop: np.zeros compiles several times slower
         window[k] = 0.0
     slot = 0
     total = 0.0
+    nonzero = 0  # reductions in the window that are not 0
     reduction = 0.0
     gain = np.empty(n)
     for i in range(n):
@@ -148,6 +190,9 @@ def _lookahead_gain(peak: np.ndarray, ceiling: float, delay: int, release: float
         loudest = peak[queue[front & mask]]
         deepest = 1.0 - ceiling / loudest if loudest > ceiling else 0.0
         total += deepest - window[slot]
+        nonzero += (deepest != 0.0) - (window[slot] != 0.0)
+        if nonzero == 0:
+            total = 0.0
         window[slot] = deepest
         slot = slot + 1 if slot < delay else 0
         average = max(total / w, 0.0)

@@ -21,7 +21,13 @@ from render.dsp.dynamics import (
 )
 from render.dsp.kernel_math import exp, exp_32, ln, ln_32
 from render.dsp.levels import db_to_gain, gain_to_db
-from render.dsp.limiter import limit, limiter_latency_samples, padded_peaks
+from render.dsp.limiter import (
+    limit,
+    limiter_gain,
+    limiter_gain_stretches,
+    limiter_latency_samples,
+    padded_peaks,
+)
 from render.dsp.true_peak import true_peaks
 from tests.conftest import SAMPLE_RATE, sine
 
@@ -709,6 +715,34 @@ def test_limiter_true_peak(sample_rate: int, channels: int, true_peak: bool) -> 
     else:  # untouched: the input's own 0 dBTP (to resample_poly's passband ripple)
         assert true_peak_db > CEILING_DB + LEVEL_DB
         assert true_peak_db == pytest.approx(0.0, abs=0.05)
+
+
+@pytest.mark.parametrize("release_ms", [0.0, 5.0, 50.0])
+def test_limiter_gain_stretches_are_the_whole_signals_gain(
+    release_ms: float, rng: np.random.Generator
+) -> None:
+    """Limited stretch by stretch from rest, the gain is the whole signal's to the bit, and
+    exactly 1 between the stretches: single overs, clusters, and gaps either side of the
+    length after which the limiter is at rest again (two lookaheads, then the release's
+    decay to 2**-54: the stretches' own rule, so both sides of it are tried)."""
+    rate, lookahead_ms, ceiling_db = 8000, 2.0, -3.0
+    w = limiter_latency_samples(rate, lookahead_ms) + 1
+    release = math.exp(-1000.0 / (release_ms * rate)) if release_ms else 0.0
+    decay = math.ceil(54 * math.log(2) / -math.log(release)) + 1 if release else 0
+    settle = 2 * w + decay
+    gaps = [1, 5, w, settle + w - 1, settle + w, settle + w + 1, 3 * settle]
+    gaps += rng.integers(1, 2 * settle + 2 * w, 20).tolist()
+    positions = np.cumsum([100, *gaps])
+    peaks = 0.6 * rng.random(int(positions[-1]) + settle + 500)  # under the ceiling
+    peaks[positions] = 0.75 + rng.random(positions.size)  # over the 0.708 ceiling
+    settings = {"ceiling_db": ceiling_db, "release_ms": release_ms, "lookahead_ms": lookahead_ms}
+    whole = limiter_gain(peaks, rate, **settings)
+    stretched = np.ones_like(whole)
+    stretches = limiter_gain_stretches(peaks, rate, **settings)
+    for first, gain in stretches:
+        stretched[first : first + gain.size] = gain
+    assert stretched.tobytes() == whole.tobytes()
+    assert 1 < len(stretches) < positions.size  # some overs shared a stretch, some did not
 
 
 @pytest.mark.parametrize("length", [1, 5, 31, 32, 1500, 200_000])
