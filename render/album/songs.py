@@ -12,7 +12,6 @@ their arguments, so any process computes the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -185,11 +184,11 @@ def measure_and_finish(
     goal_lufs: float,
     deliverables: tuple[Deliverable, ...],
     out_dir: Path,
-    tag: Callable[[Path, str], None] | None = None,
+    tags: Tags | None = None,
 ) -> tuple[Level, Finished]:
     """Both steps at once, for mode track: the goal is known before the song is rendered, so
     a song's files need not wait for the others."""
-    return measure(job), finish(job, goal_lufs, deliverables, out_dir, tag)
+    return measure(job), finish(job, goal_lufs, deliverables, out_dir, tags)
 
 
 def _tagged(tags: Tags, file_format: str, path: Path) -> None:
