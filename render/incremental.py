@@ -320,5 +320,12 @@ def _size(size: int) -> str:
     return f"{size / 10**9:.1f} GB" if size >= 10**9 else f"{round(size / 10**6)} MB"
 
 
+def owner_name(path: Path, kind: str | None = None) -> str:
+    """The name under which a render cache keeps what belongs to the file at ``path`` (a
+    session's record and pins; an album's or an album song's pins, told apart by ``kind``)."""
+    where = str(path.resolve())
+    return sha256_json(where if kind is None else {kind: where})[:32]
+
+
 def _record_name(session: Session) -> str:
-    return sha256_json(str(session.path.resolve()))[:32] + ".json"
+    return owner_name(session.path) + ".json"

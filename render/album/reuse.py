@@ -25,7 +25,7 @@ from render.album.model import Album
 from render.cache import Cache, CacheOptions
 from render.digests import InputDigests
 from render.errors import OutputError
-from render.incremental import Account, cache_too_small
+from render.incremental import Account, cache_too_small, owner_name
 from render.keys import sha256_json
 from render.session.normalise import normalised
 
@@ -84,7 +84,7 @@ class Built:
     def keep(self, results: tuple[Any, ...], written: Sequence[Path]) -> None:
         """Keep the build's ``results`` and the size and sha256 of every file ``written``."""
         self.cache.store(self.key, (results, _hashed(written, self.digests)))
-        self.cache.pin(_owner("album", self.album), [self.key])
+        self.cache.pin(owner_name(self.album, "album"), [self.key])
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class KeptSong:
         if master is not None:
             self.cache.store(_master_key(self.key), master)
         self.cache.store(self.key, (finished, _hashed(written, self.digests), master is not None))
-        self.cache.pin(_owner("album song", self.session), [self.key, _master_key(self.key)])
+        self.cache.pin(owner_name(self.session, "album song"), [self.key, _master_key(self.key)])
 
 
 def bound_caches(album: Album, jobs: Sequence[SongJob], caching: CacheOptions) -> list[str]:
@@ -146,7 +146,7 @@ def bound_caches(album: Album, jobs: Sequence[SongJob], caching: CacheOptions) -
     warnings = []
     for root in sorted(roots):
         with contextlib.suppress(OSError, OutputError):  # the songs' renders said why
-            eviction = Cache(root, caching.max_bytes).evict(_owner("album", album.path))
+            eviction = Cache(root, caching.max_bytes).evict(owner_name(album.path, "album"))
             warning = cache_too_small(eviction, caching.max_bytes)
             if warning is not None:
                 warnings.append(warning if len(roots) == 1 else f"{root}: {warning}")
@@ -155,11 +155,6 @@ def bound_caches(album: Album, jobs: Sequence[SongJob], caching: CacheOptions) -
 
 def _master_key(key: str) -> str:
     return sha256_json({"master of": key})
-
-
-def _owner(kind: str, path: Path) -> str:
-    """The name under which the cache keeps what ``kind`` at ``path`` reuses next time."""
-    return sha256_json({kind: str(path.resolve())})[:32]
 
 
 def _intact(files: Sequence[tuple[str, int, str]], digests: InputDigests) -> bool:
