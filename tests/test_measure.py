@@ -324,12 +324,13 @@ def test_tech3341_true_peak_downsampled_burst(offset: int) -> None:
         assert peak == pytest.approx(grid_peak_db, abs=0.05)
 
 
-def test_true_peak_in_chunks_equals_one_call_across_chunk_boundaries(
+def test_true_peak_equals_the_largest_of_true_peaks_across_block_boundaries(
     rng: np.random.Generator,
 ) -> None:
-    """The per-chunk reading must be the whole-signal ``true_peaks`` exactly, including an
-    inter-sample peak straddling a chunk boundary (two equal samples, whose interpolation
-    overshoots between them): without the neighbours it would be read as a lone sample."""
+    """The meter's reading (one pass keeping only the maximum) must be the largest of
+    ``true_peaks`` exactly, including an inter-sample peak straddling a block boundary (two
+    equal samples, whose interpolation overshoots between them): without the neighbours it
+    would be read as a lone sample."""
     n = 3 * CHUNK_SAMPLES + 1234
     x = 0.1 * rng.standard_normal((2, n))
     boundary = 2 * CHUNK_SAMPLES

@@ -27,6 +27,11 @@ def true_peaks(x: np.ndarray) -> np.ndarray:
     return _true_peaks(np.ascontiguousarray(x, dtype=np.float64), *_interpolator())
 
 
+def max_true_peak(x: np.ndarray) -> float:
+    """``true_peaks(x).max()``, 0.0 without samples: one kernel call, no per-sample array."""
+    return _max_true_peak(np.ascontiguousarray(x, dtype=np.float64), *_interpolator())
+
+
 def true_peak_chunks(row: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """``true_peaks(row)`` (``[channels, samples]``: of one channel, or the largest over
     several) in consecutive pieces ``(start, peaks)``: each chunk is interpolated with
@@ -73,39 +78,76 @@ def _true_peaks(
     x: np.ndarray, even: np.ndarray, odd: np.ndarray, middle: np.ndarray, past: int
 ) -> np.ndarray:
     """``max_c max(|x_c[n]|, |u_c[4n + 1]|, |u_c[4n + 2]|, |u_c[4n + 3]|)`` per sample, with
-    the folded phases of ``_interpolator`` (zeros outside ``x``, as ``resample_poly``).
+    the folded phases of ``_interpolator`` (zeros outside ``x``, as ``resample_poly``)."""
+    n = x.shape[1]
+    peak = np.empty(n)
+    local, acc = _scratch(even.size)
+    for start in range(0, n, _BLOCK):
+        _block_peaks(x, start, even, odd, middle, past, local, acc, peak[start : start + _BLOCK])
+    return peak
 
-    Buffers are filled by loops, not slice assignments: numba compiles those through its
-    generic broadcasting code, which took 2.4 of the 3.5 s this kernel took to compile on a
-    first render."""
+
+@njit(nogil=True, cache=True)
+def _max_true_peak(
+    x: np.ndarray, even: np.ndarray, odd: np.ndarray, middle: np.ndarray, past: int
+) -> float:
+    """``_true_peaks(x).max()`` (0 without samples) in one pass that keeps no per-sample
+    array, so a caller holds the GIL once for the whole signal."""
+    n = x.shape[1]
+    block = np.empty(_BLOCK)
+    local, acc = _scratch(even.size)
+    best = 0.0
+    for start in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - start)
+        _block_peaks(x, start, even, odd, middle, past, local, acc, block[:m])
+        best = max(best, block[:m].max())
+    return best
+
+
+@njit(nogil=True, cache=True)
+def _scratch(pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """A block's samples with the interpolator's reach either side, and its three phases."""
+    return np.empty(_BLOCK + 2 * pairs - 1), np.empty((3, _BLOCK))
+
+
+@njit(nogil=True, cache=True)
+def _block_peaks(
+    x: np.ndarray,
+    start: int,
+    even: np.ndarray,
+    odd: np.ndarray,
+    middle: np.ndarray,
+    past: int,
+    local: np.ndarray,
+    acc: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """The true peaks of samples ``start:start + out.size`` of ``x`` over its channels, into
+    ``out``. Buffers are filled by loops, not slice assignments: numba compiles those through
+    its generic broadcasting code, which took 2.4 of the 3.5 s this kernel took to compile on
+    a first render."""
     channels, n = x.shape
+    m = out.size
     pairs = even.size
     taps = 2 * pairs
-    peak = np.empty(n)
-    local = np.empty(_BLOCK + taps - 1)
-    acc = np.empty((3, _BLOCK))
+    lo = start - past
     for c in range(channels):
-        for start in range(0, n, _BLOCK):
-            m = min(_BLOCK, n - start)
-            lo = start - past
-            for j in range(local.size):
-                local[j] = x[c, lo + j] if 0 <= lo + j < n else 0.0
-            out = peak[start : start + m]
+        for j in range(m + taps - 1):
+            local[j] = x[c, lo + j] if 0 <= lo + j < n else 0.0
+        for i in range(m):
+            out[i] = abs(local[past + i]) if c == 0 else max(out[i], abs(local[past + i]))
+        e, o, h = acc[0, :m], acc[1, :m], acc[2, :m]
+        for i in range(m):
+            e[i] = o[i] = h[i] = 0.0
+        for k in range(pairs):
+            a, b = local[k : k + m], local[taps - 1 - k : taps - 1 - k + m]
             for i in range(m):
-                out[i] = abs(local[past + i]) if c == 0 else max(out[i], abs(local[past + i]))
-            e, o, h = acc[0, :m], acc[1, :m], acc[2, :m]
-            for i in range(m):
-                e[i] = o[i] = h[i] = 0.0
-            for k in range(pairs):
-                a, b = local[k : k + m], local[taps - 1 - k : taps - 1 - k + m]
-                for i in range(m):
-                    s = a[i] + b[i]
-                    e[i] += even[k] * s
-                    o[i] += odd[k] * (a[i] - b[i])
-                    h[i] += middle[k] * s
-            for i in range(m):
-                out[i] = max(out[i], abs(e[i] + o[i]), abs(e[i] - o[i]), abs(h[i]))
-    return peak
+                s = a[i] + b[i]
+                e[i] += even[k] * s
+                o[i] += odd[k] * (a[i] - b[i])
+                h[i] += middle[k] * s
+        for i in range(m):
+            out[i] = max(out[i], abs(e[i] + o[i]), abs(e[i] - o[i]), abs(h[i]))
 
 
 def _kaiser_lowpass(half: int, cutoff: float, beta: float) -> np.ndarray:
