@@ -83,11 +83,9 @@ _GRID = 1.5 * 2.0**12  # adding and subtracting it rounds |v| < 2^11 to multiple
 
 
 @njit(**JIT)
-def _accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
-    for channel in range(destination.shape[0]):
-        into, values = destination[channel], source[channel]
-        for i in range(into.size):
-            into[i] += (values[i] * gain + _GRID) - _GRID
+def _accumulate(into: np.ndarray, values: np.ndarray, gain: float) -> None:
+    for i in range(into.size):
+        into[i] += (values[i] * gain + _GRID) - _GRID
 
 
 def accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None:
@@ -99,5 +97,11 @@ def accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None
     is exact). Sums of such multiples are exact in float64 while below 2^13 in magnitude
     (+78 dBFS), so a bus's sum is the same bits in any order of its inputs, and one input
     can be taken out of it again exactly (added with ``-gain``). The rounding moves a sample
-    by at most 2^-41 of full scale, 108 dB below the step of a 24-bit file."""
-    _accumulate(destination, np.ascontiguousarray(source), float(gain))
+    by at most 2^-41 of full scale, 108 dB below the step of a 24-bit file.
+
+    The kernel sums one row at a time: a row of a block cut from a whole-song buffer is
+    contiguous, and numba vectorises the loop only for an array it knows to be (a 2-D slice
+    is typed as strided): 50 against 70 us per 65536-sample stereo block."""
+    source = np.ascontiguousarray(source)
+    for channel in range(destination.shape[0]):
+        _accumulate(destination[channel], source[channel], float(gain))
