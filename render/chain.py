@@ -54,8 +54,9 @@ a block processor carries its state from one call to the next."""
 
 class Tail:
     """How long an effect rings after its input falls silent, in samples. Most effects know
-    at once; a synthetic reverb knows once its impulse response is made (0.1 s, and the
-    start of numba: 0.45 s), which a render served whole from the cache never needs.
+    at once; a synthetic reverb works it out from its decay (its crossover's response and
+    a T30 fit: a few ms, and the start of numba: 0.45 s), which a render served whole from
+    the cache never needs.
     ``key`` is what decides the length, as JSON: the length itself, or the settings it
     follows from; ``samples`` works it out on first use."""
 
@@ -304,8 +305,16 @@ def _impulse_response(
         rng = np.random.default_rng([session.seed, zlib.crc32(where.encode("utf-8"))])
         return reverb.synthetic_ir(session.sample_rate, **settings, rng=rng)
 
+    def samples() -> int:
+        return reverb.synthetic_ir_samples(
+            session.sample_rate,
+            decay_s=effect.decay_s,
+            predelay_ms=effect.predelay_ms,
+            damping=effect.damping,
+        )
+
     key = {"synthetic_ir": {"sample_rate": session.sample_rate, **settings}}
-    return synthesised, Tail(lambda: reverb.reverb_tail_samples(synthesised()), key)
+    return synthesised, Tail(samples, key)
 
 
 @cache

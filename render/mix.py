@@ -218,19 +218,25 @@ class _Mixer:
         next blocks' tracks; only a bus that listens to another (an input or a key) waits
         for it."""
         tracks = [self._streamed_strip(node) for node in nodes if node.is_track]
-        buses = [self._streamed_strip(node) for node in nodes if not node.is_track]
-        names = {bus.node.name for bus in buses}
-        fed = {out.target for bus in buses for out in bus.node.outputs}
-        listens = {  # buses that need another bus's block first: as an input or as a key
-            bus.node.name: bus.node.name in fed or any(e.sidechain in names for e in bus.node.chain)
-            for bus in buses
-        }
-        last: dict[str, Future[StripOutput] | None] = dict.fromkeys(names)
+        buses: list[_Streamed] = []
         queued: deque[tuple[Node, Future[StripOutput], int]] = deque()
         offsets = range(0, self.plan.length, BLOCK) if nodes else range(0)
         futures: list[Future[StripOutput]] = []
         try:
             futures = [pool.submit(track.block, 0, self._block_length(0)) for track in tracks]
+            # The buses are made while the workers start on the tracks: making a reverb's
+            # impulse response would otherwise keep both cores waiting.
+            for node in nodes:
+                if not node.is_track:
+                    buses.append(self._streamed_strip(node))  # closed below, even on failure
+            names = {bus.node.name for bus in buses}
+            fed = {out.target for bus in buses for out in bus.node.outputs}
+            listens = {  # buses that need another bus's block first: as an input or as a key
+                bus.node.name: bus.node.name in fed
+                or any(e.sidechain in names for e in bus.node.chain)
+                for bus in buses
+            }
+            last: dict[str, Future[StripOutput] | None] = dict.fromkeys(names)
             for offset in offsets:
                 following = offset + BLOCK
                 for index, track in enumerate(tracks):

@@ -14,6 +14,7 @@ from render.dsp.reverb import (
     reverb_tail_samples,
     reverberate,
     synthetic_ir,
+    synthetic_ir_samples,
 )
 from tests.dsp.streaming import edges_from_sizes, process_in_blocks
 
@@ -105,6 +106,25 @@ def test_each_channel_has_unit_energy(overrides: dict[str, float]) -> None:
 def test_tail_is_the_ir_length() -> None:
     ir = _ir(decay_s=0.5, predelay_ms=30.0)
     assert reverb_tail_samples(ir) == ir.shape[1]
+
+
+@pytest.mark.parametrize("sample_rate", SAMPLE_RATES)
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"decay_s": 0.05, "predelay_ms": 0.0, "damping": 0.0},
+        {"decay_s": 1.8, "predelay_ms": 20.0, "damping": 0.5},
+        {"decay_s": 7.0, "predelay_ms": 150.0, "damping": 1.0},
+    ],
+)
+def test_the_ir_length_is_known_without_making_it(
+    sample_rate: int, settings: dict[str, float]
+) -> None:
+    """A render works out a synthetic reverb's tail before it starts, from the settings
+    alone: the length must be that of the IR it makes later, whatever its size and width."""
+    for size, width in ((0.0, 1.0), (1.0, 0.0)):
+        ir = _ir(sample_rate=sample_rate, size=size, width=width, **settings)
+        assert synthetic_ir_samples(sample_rate, **settings) == ir.shape[1]
 
 
 @pytest.mark.parametrize(
