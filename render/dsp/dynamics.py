@@ -396,7 +396,12 @@ def _compress_block(
     last = source.shape[0] - 1
     drives = 2 if channels == 2 and last == 1 and link < 1.0 else 1
     rows = np.empty((2, _CHUNK))  # the detector's two channels, filtered or mean squares
-    work = np.empty((2, _CHUNK))  # per drive: the target reduction, smoothed, then the gain
+    work = np.empty((2, _CHUNK))  # per drive: the target reduction, then smoothed
+    # Per drive, in float32: the level, then in dB; later the exponent of the gain, then
+    # the gain. A loop from float64 into float32 and one within float32 each vectorise,
+    # where the log and the exp inside a float64 loop did not: 55 instead of 74 ms for 3
+    # minutes of stereo, the same bits.
+    gains = np.empty((2, _CHUNK), dtype=np.float32)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
         m = stop - start
@@ -421,13 +426,16 @@ def _compress_block(
                 for i in range(m):  # a loop: a slice assignment compiles 10x slower
                     reduction[i] = 0.0
                 continue
+            level_db = gains[d, :m]  # free until the gain: the level, then in dB
             for i in range(m):
                 drive = max(abs(a[i]), abs(b[i]))
                 if drives == 2:
                     drive = link * drive + (1.0 - link) * abs(own[i])
-                level = np.float32(min(max(drive, TINY_32), HUGE_32))
-                level_db = DB_PER_NEPER_32 * ln_32(level)
-                reduction[i] = _reduction_db(level_db, threshold_db, slope, knee_db)
+                level_db[i] = np.float32(min(max(drive, TINY_32), HUGE_32))
+            for i in range(m):
+                level_db[i] = DB_PER_NEPER_32 * ln_32(level_db[i])
+            for i in range(m):
+                reduction[i] = _reduction_db(level_db[i], threshold_db, slope, knee_db)
         first, second = work[0, :m], work[drives - 1, :m]
         first_state, second_state = reduction_db[0], reduction_db[drives - 1]
         for i in range(m):
@@ -436,11 +444,13 @@ def _compress_block(
             first[i], second[i] = first_state, second_state
         reduction_db[0], reduction_db[drives - 1] = first_state, second_state
         for d in range(drives):
-            gain = work[d, :m]
+            smoothed, gain = work[d, :m], gains[d, :m]
             for i in range(m):
-                gain[i] = exp_32(np.float32((makeup_db - gain[i]) * (1.0 / DB_PER_NEPER)))
+                gain[i] = np.float32((makeup_db - smoothed[i]) * (1.0 / DB_PER_NEPER))
+            for i in range(m):
+                gain[i] = exp_32(gain[i])
         for c in range(channels):
-            gain, dry, out = work[min(c, drives - 1), :m], x[c, start:stop], y[c, start:stop]
+            gain, dry, out = gains[min(c, drives - 1), :m], x[c, start:stop], y[c, start:stop]
             for i in range(m):
                 wet = dry[i] * gain[i]
                 out[i] = wet if mix == 1.0 else (1.0 - mix) * dry[i] + mix * wet
