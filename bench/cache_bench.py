@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 import soundfile as sf
-from mix_bench import SECONDS, arguments, build_session, start_engine
+from mix_bench import SECONDS, arguments, build_session, peak_rss_mb, start_engine
 
 CHANGED_TRACK_EQ = ("{peak: 400 Hz, gain: -3 dB", "{peak: 420 Hz, gain: -3 dB")
 
@@ -42,7 +41,7 @@ def child(session: Path, jobs: int, cache: str) -> None:
         json.dumps(
             {
                 "seconds": elapsed,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "reused": len(result.account.reused),
                 "rendered": len(result.account.rendered),
             }

@@ -21,6 +21,7 @@ Each measurement runs in its own process, so peak RSS is that run's own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -190,9 +191,20 @@ def run_pedalboard(session: Path, jobs: int) -> dict[str, float]:
 RUNS = {"mix": run_mix, "render": run_render, "pedalboard": run_pedalboard}
 
 
+def peak_rss_mb() -> float:
+    """This process's largest resident set, in MB: Linux's VmHWM, which starts afresh at
+    exec. ``ru_maxrss`` does not: a child started by a parent holding 300 MB reports at least
+    300 MB, whatever it uses itself (the cache bench's parent reads stems to replace them)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(kind: str, session: Path, jobs: int) -> None:
     result = RUNS[kind](session, jobs)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 
