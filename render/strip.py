@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from render.dsp.envelope import gain_envelope, linear_envelope
-from render.dsp.levels import db_to_gain, fade_in_gains, pan_gains
+from render.dsp.levels import db_to_gain, fade_in_gains, pan_and_fade, pan_gains
 from render.session.model import Bus, Track
 
 
@@ -87,6 +87,8 @@ class Levels:
         n = x.shape[1]
         left, right = (_window(g, offset, n) for g in self.pan)
         fader = _window(self.fader, offset, n)
+        if isinstance(left, float) and isinstance(right, float) and isinstance(fader, float):
+            return StripOutput(*pan_and_fade(x, left, right, fader, self.needs_pre))
         panned = np.empty((2, n))
         np.multiply(x[0], left, out=panned[0])
         np.multiply(x[-1], right, out=panned[1])

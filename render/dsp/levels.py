@@ -52,6 +52,38 @@ def pan_gains(pan: float | np.ndarray, channels: int) -> tuple[Any, Any]:
     return left, right
 
 
+def pan_and_fade(
+    x: np.ndarray, left: float, right: float, fader: float, pre: bool
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """``x`` (``[1 or 2, n]``) panned by the gains ``left`` and ``right``, and that times
+    ``fader``: ``(panned if pre else None, faded)``, both ``[2, n]``, in one pass (numpy's
+    three took twice as long). The products are numpy's, to the bit."""
+    source = np.ascontiguousarray(x, dtype=np.float64)
+    faded = np.empty((2, source.shape[1]))
+    panned = np.empty((2, source.shape[1])) if pre else np.empty((0, 0))
+    _pan_and_fade(source, float(left), float(right), float(fader), panned, faded)
+    return (panned if pre else None), faded
+
+
+@njit(**JIT)
+def _pan_and_fade(
+    x: np.ndarray, left: float, right: float, fader: float, panned: np.ndarray, out: np.ndarray
+) -> None:
+    last = x.shape[0] - 1
+    for channel in range(2):
+        row = x[0] if channel == 0 else x[last]
+        gain = left if channel == 0 else right
+        into = out[channel]
+        if panned.shape[0]:
+            before = panned[channel]
+            for i in range(row.size):
+                before[i] = row[i] * gain
+                into[i] = before[i] * fader
+        else:
+            for i in range(row.size):
+                into[i] = row[i] * gain * fader
+
+
 def fade_in_gains(n: int, curve: FadeCurve) -> np.ndarray:
     """Gain of each of the ``n`` samples of a fade-in, rising from exactly 0 towards 1.
 

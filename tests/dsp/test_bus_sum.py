@@ -1,12 +1,13 @@
 """Bus sums: every input rounded to the 2^-40 grid, so sums are exact, the same bits in any
-order, and one input can be taken out again exactly."""
+order, and one input can be taken out again exactly; and the strip's pan and fader, which
+make what is summed."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from render.dsp.levels import SUM_STEP, accumulate
+from render.dsp.levels import SUM_STEP, accumulate, pan_and_fade
 
 
 @pytest.fixture
@@ -65,3 +66,34 @@ def test_a_non_finite_input_is_not_hidden() -> None:
     bus = np.zeros((1, 3))
     accumulate(bus, np.array([[np.nan, np.inf, 1.0]]), 1.0)
     assert np.isnan(bus[0, 0]) and not np.isfinite(bus[0, 1]) and bus[0, 2] == 1.0
+
+
+def test_a_block_of_a_whole_song_buffer_sums_as_a_contiguous_one(
+    inputs: list[tuple[np.ndarray, float]],
+) -> None:
+    """The kernel runs row by row (a block cut from a whole-song buffer is strided): the same
+    bits as summing into a contiguous block."""
+    whole = np.zeros((2, 3 * 5000))
+    block = np.zeros((2, 5000))
+    for x, gain in inputs:
+        accumulate(whole[:, 5000:10000], x, gain)
+        accumulate(block, x, gain)
+    assert np.array_equal(whole[:, 5000:10000], block)
+    assert not whole[:, :5000].any() and not whole[:, 10000:].any()
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("pre", [False, True])
+def test_pan_and_fade_are_numpys_products_to_the_bit(
+    rng: np.random.Generator, channels: int, pre: bool
+) -> None:
+    """The strip's one-pass pan and fader: ``(x * pan) * fader``, and the panned signal
+    before the fader where a pre-fader send needs it; a mono source feeds both sides."""
+    x = rng.standard_normal((channels, 3001))
+    left, right, fader = 0.7071067811865476, 0.3, 10 ** (-7.5 / 20)
+    panned = np.stack([x[0] * left, x[-1] * right])
+    before, after = pan_and_fade(x, left, right, fader, pre)
+    assert np.array_equal(after, panned * fader)
+    assert (before is None) != pre
+    if pre:
+        assert np.array_equal(before, panned)
