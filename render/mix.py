@@ -31,7 +31,7 @@ import numpy as np
 from render import memory
 from render.cache_entry import Writer
 from render.chain import PreparedEffect, block_chain, run_chain, streams
-from render.dsp.levels import accumulate, db_to_gain
+from render.dsp.levels import accumulate_into, db_to_gain
 from render.graph import Node, RenderPlan, needed_strips, plan
 from render.samples import WithSamples
 from render.session.model import MIX_BUS, Session, Track
@@ -339,6 +339,7 @@ class _Mixer:
             self._buffer(self.keys, node.name)[:, offset : offset + n] = output.post
         if not node.audible:
             return
+        sums: dict[str, tuple[list[np.ndarray], list[float]]] = {"pre": ([], []), "post": ([], [])}
         for out in node.outputs:
             if out.target not in self.needed or out.target in self.cached:
                 continue  # its output is cached: what feeds it need not be summed
@@ -346,8 +347,6 @@ class _Mixer:
             update = self.updates.get(out.target)
             if update is not None and edge in update.kept:
                 continue  # in the bus's cached sum already
-            signal = output.pre if out.tap == "pre" else output.post
-            assert signal is not None
             # An input the bus's recorded sum does not cover is summed apart, added after.
             apart = out.target in self.recorded and edge not in self.covered[out.target]
             blocks, buses = (self.apart_blocks, self.apart) if apart else (self.blocks, self.buses)
@@ -357,7 +356,15 @@ class _Mixer:
                     bus = blocks[out.target] = np.zeros((2, n))
             else:
                 bus = self._buffer(buses, out.target)[:, offset : offset + n]
-            accumulate(bus, signal, db_to_gain(out.level_db))
+            buses_fed, gains = sums["pre" if out.tap == "pre" else "post"]
+            buses_fed.append(bus)
+            gains.append(db_to_gain(out.level_db))
+        # One pass over the block for each of its taps (the sums are exact in any order).
+        for tap, signal in (("pre", output.pre), ("post", output.post)):
+            buses_fed, gains = sums[tap]
+            if buses_fed:
+                assert signal is not None
+                accumulate_into(buses_fed, signal, gains)
 
     def mix_input(self) -> None:
         """The mix bus's whole input (``bus_input``), before the pool that renders the

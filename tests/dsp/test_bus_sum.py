@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render.dsp.levels import SUM_STEP, accumulate, pan_and_fade
+from render.dsp.levels import SUM_STEP, accumulate, accumulate_into, pan_and_fade
 
 
 @pytest.fixture
@@ -97,3 +97,20 @@ def test_pan_and_fade_are_numpys_products_to_the_bit(
     assert (before is None) != pre
     if pre:
         assert np.array_equal(before, panned)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7])
+def test_one_source_into_several_buses_sums_as_one_at_a_time(
+    inputs: list[tuple[np.ndarray, float]], count: int
+) -> None:
+    """A track's block goes to its bus and its sends in one pass (three buses at a time):
+    each bus gets the bits it would get from its own ``accumulate``."""
+    source = inputs[0][0]
+    gains = [gain for _, gain in inputs[1 : count + 1]]
+    one_pass = [x.copy() for x, _ in inputs[1 : count + 1]]
+    one_by_one = [x.copy() for x, _ in inputs[1 : count + 1]]
+    accumulate_into(one_pass, source, gains)
+    for bus, gain in zip(one_by_one, gains, strict=True):
+        accumulate(bus, source, gain)
+    for together, alone in zip(one_pass, one_by_one, strict=True):
+        assert np.array_equal(together, alone)
