@@ -174,7 +174,7 @@ def sample_peak_dbfs(x: np.ndarray) -> float:
 
 def true_peak_dbtp(x: np.ndarray) -> float:
     """The largest 4x-oversampled peak over all channels (BS.1770-4 Annex 2), in dBTP."""
-    return max(_channel_peaks_db(_checked(x), _true_peak))
+    return max(_channel_peaks_db(_checked(x), max_true_peak))
 
 
 def measure(x: np.ndarray, sample_rate: int) -> LoudnessFigures:
@@ -206,7 +206,7 @@ def _figures(x: np.ndarray, ticks: _Ticks) -> LoudnessFigures:
         max_short_term_lufs=_max_lufs(short_term),
         momentary_lufs=_series_lufs(momentary),
         short_term_lufs=_series_lufs(short_term),
-        true_peak_dbtp=_channel_peaks_db(x, _true_peak),
+        true_peak_dbtp=_channel_peaks_db(x, max_true_peak),
         sample_peak_dbfs=_channel_peaks_db(x, _sample_peak),
     )
 
@@ -382,13 +382,6 @@ def _channel_peaks_db(x: np.ndarray, peak: Callable[[np.ndarray], float]) -> tup
 
 def _sample_peak(row: np.ndarray) -> float:
     return max(float(row.max()), -float(row.min()))
-
-
-def _true_peak(row: np.ndarray) -> float:
-    """``true_peaks(row).max()`` in one call that releases the GIL throughout: a call per
-    piece (136 for 3 minutes) had to win the GIL back each time, and beside the import of the
-    plotting library the metering then took twice as long."""
-    return max_true_peak(row)
 
 
 def _checked(x: np.ndarray) -> np.ndarray:
