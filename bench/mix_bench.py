@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import resource
@@ -101,14 +100,12 @@ def build_session(folder: Path, seed: int = 16) -> Path:
 
 def start_engine(kernels: bool = True) -> None:
     """Import the renderer and, with ``kernels``, what a render loads on first use: numba's
-    compiler (loading the first kernel from its cache takes ~0.3 s) and scipy.fft (0.25 s),
-    outside the timing."""
+    compiler (loading the first kernel from its cache takes ~0.3 s), outside the timing."""
     from render.dsp.kernel_math import exp_each
     from render.memory import tune_allocator
     from render.pipeline import render_session  # noqa: F401
 
     if kernels:
-        importlib.import_module("scipy.fft")
         exp_each(np.zeros(1))
     tune_allocator()  # as the command line does
 

@@ -138,12 +138,10 @@ class LinearPhaseEqualizer:
         self._channels = channels
         self._mid_side = layout.mid_side
         self._routes = layout.routes
-        from scipy import fft  # on use: see the package docstring
-
         parts = -(-design.length // BLOCK_SAMPLES)
         padded = np.zeros((len(self.taps), parts * BLOCK_SAMPLES))
         padded[:, : design.length] = self.taps
-        self._spectra = fft.rfft(
+        self._spectra = np.fft.rfft(
             padded.reshape(len(self.taps), parts, BLOCK_SAMPLES), 2 * BLOCK_SAMPLES, axis=-1
         )
         self._spectra_line = np.zeros((parts, channels, BLOCK_SAMPLES + 1), dtype=np.complex128)
@@ -192,12 +190,10 @@ class LinearPhaseEqualizer:
         """One UPOLS step: the spectrum of the last two blocks joins the delay line, each path
         sums its partitions against it, and the second half of the inverse FFT is this
         block's output (the first half wraps around)."""
-        from scipy import fft  # on use: see the package docstring
-
         self._newest = (self._newest + 1) % len(self._spectra_line)
-        self._spectra_line[self._newest] = fft.rfft(self._frame, axis=-1)
+        self._spectra_line[self._newest] = np.fft.rfft(self._frame, axis=-1)
         _sum_partitions(self._spectra_line, self._newest, self._spectra, self._routes, self._sum)
-        self._filtered[:] = fft.irfft(self._sum, 2 * BLOCK_SAMPLES, axis=-1)
+        self._filtered[:] = np.fft.irfft(self._sum, 2 * BLOCK_SAMPLES, axis=-1)
         self._frame[:, :BLOCK_SAMPLES] = self._frame[:, BLOCK_SAMPLES:]
         self._filled = 0
 
@@ -338,14 +334,12 @@ def _target(amplitude: np.ndarray, checked: np.ndarray) -> _Target:
     A bin allows ``TOLERANCE_DB`` of the smallest magnitude among it and its neighbours (at
     least ``FLOOR_DB``): the magnitude can fall steeply between bins, towards a notch, where
     the FIR's error, smooth over a few bins, must still fit."""
-    from scipy import fft  # on use: see the package docstring
-
     magnitude = np.abs(amplitude)
     padded = np.pad(magnitude, 1, mode="edge")
     lowest = np.minimum(np.minimum(padded[:-2], padded[1:-1]), padded[2:])
     tolerance = 1.0 - db_to_gain(-TOLERANCE_DB)  # the tighter side of +-0.1 dB
     allowed = tolerance * np.maximum(lowest, db_to_gain(FLOOR_DB))
-    zero_phase = fft.irfft(amplitude, 2 * (len(amplitude) - 1))
+    zero_phase = np.fft.irfft(amplitude, 2 * (len(amplitude) - 1))
     return _Target(zero_phase, magnitude[checked], allowed[checked])
 
 
@@ -361,11 +355,10 @@ def _taps(zero_phase: np.ndarray, length: int) -> np.ndarray:
 def _shortest_length(targets: list[_Target], max_exponent: int) -> int:
     """The shortest N = 2^k - 1 (k <= ``max_exponent``) whose FIRs all meet their targets on
     the design grid, by bisection on k; the longest when none does."""
-    from scipy import fft  # on use: see the package docstring
 
     def meets(length: int) -> bool:
         for target in targets:
-            spectrum = fft.rfft(_taps(target.zero_phase, length), len(target.zero_phase))
+            spectrum = np.fft.rfft(_taps(target.zero_phase, length), len(target.zero_phase))
             tail = spectrum[-len(target.magnitude) :]
             got = np.sqrt(tail.real**2 + tail.imag**2)  # np.abs: hypot, CPU-dependent
             if np.any(np.abs(got - target.magnitude) > target.allowed):

@@ -168,13 +168,11 @@ class ConvolutionReverb:
         highpass_hz: float | None = None,
         lowpass_hz: float | None = None,
     ) -> None:
-        from scipy import fft  # on use: see the package docstring
-
         ir = ir[:channels]
         parts = max(1, math.ceil(ir.shape[1] / PARTITION))
         padded = np.zeros((ir.shape[0], parts * PARTITION))
         padded[:, : ir.shape[1]] = ir
-        spectra = fft.rfft(padded.reshape(ir.shape[0], parts, PARTITION), 2 * PARTITION)
+        spectra = np.fft.rfft(padded.reshape(ir.shape[0], parts, PARTITION), 2 * PARTITION)
         self._ir_spectra = np.ascontiguousarray(spectra.transpose(1, 0, 2))  # [part, row, bin]
         self._input_spectra = np.zeros((parts, channels, PARTITION + 1), dtype=np.complex128)
         self._newest = np.zeros(1, dtype=np.int64)  # the ring slot of the latest input part
@@ -206,13 +204,11 @@ class ConvolutionReverb:
 
     def _convolve(self, part: np.ndarray) -> np.ndarray:
         """One input part (at most ``PARTITION`` samples) convolved; its output samples."""
-        from scipy import fft  # on use: see the package docstring
-
         slot = (int(self._newest[0]) + 1) % len(self._input_spectra)
         self._newest[0] = slot
-        self._input_spectra[slot] = fft.rfft(part, 2 * PARTITION, axis=-1)
+        self._input_spectra[slot] = np.fft.rfft(part, 2 * PARTITION, axis=-1)
         summed = _sum_of_products(self._input_spectra, self._ir_spectra, slot)
-        y = fft.irfft(summed, 2 * PARTITION, axis=-1)
+        y = np.fft.irfft(summed, 2 * PARTITION, axis=-1)
         out = y[:, : part.shape[1]] + self._overlap[:, : part.shape[1]]
         self._overlap = y[:, PARTITION:]
         return out
