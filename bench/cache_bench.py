@@ -8,9 +8,10 @@ imports (numba's start included, where a render needs it), and the whole process
 user of the command waits.
 
 The mix bus change renders no track: every bus input comes from the cache, and what runs is
-what any change that reaches the mix must run again (numba's start, the returns' effects
-over their new input, the mix bus, and the mix's file, analysis and report). It is the floor
-under the EQ and stem figures, which add only the changed track.
+what any change that reaches the mix must run again: numba's start, the returns' effects
+(the render before changed their input, as an EQ or stem change does, so their output is
+not kept yet), the mix bus, and the mix's file, analysis and report. It is the floor under
+the EQ and stem figures, which add only the changed track.
 
     python bench/cache_bench.py [--jobs N] [--runs 3]
 """
