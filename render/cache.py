@@ -79,6 +79,7 @@ class Cache:
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root, self.max_bytes = root, max_bytes
         self.used: set[str] = set()  # keys found or written through this object: kept longest
+        self.unstored: list[str] = []  # why entries could not be written (a full disk)
         self.entries = root / "entries"
         self.pins = root / "pins"  # per owner, the keys its next render reuses
         self.entries.mkdir(parents=True, exist_ok=True)
@@ -130,12 +131,20 @@ class Cache:
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[Writer]:
         """A writer of entry ``key``: it becomes visible under its name only if the block
-        ends after ``finish``; otherwise (an error, an interrupt) its temporary is removed."""
-        target = self.path(key)
-        with contextlib.suppress(_Unfinished), audio_io.atomic_path(target) as temporary:
-            with open(temporary, "wb") as file:
-                writer = Writer(file)
-                yield writer
+        ends after ``finish``; otherwise (an error, an interrupt) its temporary is removed.
+        A folder that takes no new file, or a write that fails (a full disk), leaves the
+        entry out and the render going: the reason is kept in ``unstored``."""
+        with contextlib.suppress(_Unfinished), contextlib.ExitStack() as stack:
+            try:
+                temporary = stack.enter_context(audio_io.atomic_path(self.path(key)))
+                writer = Writer(open(temporary, "wb"))  # noqa: SIM115  (closed below)
+            except (OSError, OutputError) as e:
+                writer = Writer(None, e.strerror if isinstance(e, OSError) else str(e))
+            stack.callback(writer.close)
+            yield writer
+            writer.close()
+            if writer.failure is not None:
+                self.unstored.append(writer.failure)
             if not writer.finished:
                 raise _Unfinished
             self.used.add(key)

@@ -131,20 +131,27 @@ class Entry:
 
 
 class Writer:
-    """Writes one entry: audio blocks as they come, then the object and the trailer."""
+    """Writes one entry: audio blocks as they come, then the object and the trailer.
 
-    def __init__(self, file: Any) -> None:
+    The cache only saves time, so a write it cannot make (a full disk, a quota, an I/O
+    error) must not stop a render: the first failure is kept as ``failure`` (its reason),
+    nothing more is written, and the entry is never finished, so it is never published."""
+
+    def __init__(self, file: Any, failure: str | None = None) -> None:
         self.file = file
+        self.failure = failure  # why the entry could not be written, once it could not
         self.blocks_checksum = xxhash.xxh3_64()
         self.checksum = xxhash.xxh3_64()
         self.offsets: list[int] = []
         self.lengths: list[int] = []
         self.shape: tuple[int, int] | None = None  # (channels, arrays)
         self.finished = False
-        file.write(MAGIC)
+        self._write(MAGIC)
 
     def append(self, offset: int, *arrays: np.ndarray) -> None:
         """Record the block at timeline ``offset``: arrays of the same ``[channels, n]``."""
+        if self.failure is not None:
+            return
         channels, n = arrays[0].shape
         if self.shape is None:
             self.shape = (channels, len(arrays))
@@ -152,21 +159,23 @@ class Writer:
         for x in arrays:
             data = np.ascontiguousarray(x, dtype=np.float64).data
             self.blocks_checksum.update(data)
-            self.file.write(data)
+            self._write(data)
         self.offsets.append(offset)
         self.lengths.append(n)
 
     def finish(self, value: Any = None) -> None:
-        """Write ``value`` and the trailer: the entry is complete. The arrays inside
-        ``value`` are written as they are, after the blocks, not copied into the pickle
-        (pickle protocol 5's out-of-band buffers, PEP 574)."""
+        """Write ``value`` and the trailer: the entry is complete (unless a write failed).
+        The arrays inside ``value`` are written as they are, after the blocks, not copied
+        into the pickle (pickle protocol 5's out-of-band buffers, PEP 574)."""
+        if self.failure is not None:
+            return
         buffers: list[pickle.PickleBuffer] = []
         pickled = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
         sizes = []
         for buffer in buffers:
             data = buffer.raw()
             self.checksum.update(data)
-            self.file.write(data)
+            self._write(data)
             sizes.append(data.nbytes)
         blocks = None
         if self.shape is not None:
@@ -181,9 +190,29 @@ class Writer:
             },
             protocol=5,
         )
-        self.file.write(trailer)
-        self.file.write(_TAIL.pack(len(trailer), xxhash.xxh3_64_intdigest(trailer)))
-        self.finished = True
+        self._write(trailer)
+        self._write(_TAIL.pack(len(trailer), xxhash.xxh3_64_intdigest(trailer)))
+        self.close()  # a buffered write that fails does so here, before the entry counts
+        self.finished = self.failure is None
+
+    def close(self) -> None:
+        """Close the file (again: a no-op), keeping a failure to flush it as ``failure``."""
+        if self.file is not None and not self.file.closed:
+            try:
+                self.file.close()
+            except OSError as e:
+                self.failure = self.failure or _reason(e)
+
+    def _write(self, data: Any) -> None:
+        if self.failure is None:
+            try:
+                self.file.write(data)
+            except OSError as e:
+                self.failure = _reason(e)
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
 
 
 def read_entry(handle: Any, lazy: bool) -> tuple[Any, Blocks | None, int | None]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from render import audio_io
+from render.errors import OutputError
 
 INPUTS = "inputs.json"
 RACY_NS = 2 * 10**9
@@ -90,11 +91,12 @@ class InputDigests:
                 pass
 
     def save(self) -> None:
-        """Write what was learnt, forgetting files that are gone."""
+        """Write what was learnt, forgetting files that are gone. A cache folder that takes
+        no write (a full disk) only costs reading the files again next time."""
         if self.path is not None and self.changed:
             self.known = {name: v for name, v in self.known.items() if os.path.exists(name)}
-            with audio_io.atomic_path(self.path) as temporary:
-                temporary.write_text(json.dumps(self.known, sort_keys=True), encoding="utf-8")
+            with contextlib.suppress(OSError, OutputError), audio_io.atomic_path(self.path) as part:
+                part.write_text(json.dumps(self.known, sort_keys=True), encoding="utf-8")
             self.changed = False
 
 

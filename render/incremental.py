@@ -262,8 +262,10 @@ class Incremental:
         sums = [self._stages[name] for name in self._sums if name in self._stages]
         owner = self._record_path.stem
         self.cache.pin(owner, named | Recipes.held(self.cache, sums))
+        warnings = [unstored(self.cache)]
         if evict:
-            self.account.warning = cache_too_small(self.cache.evict(owner), self.cache.max_bytes)
+            warnings.append(cache_too_small(self.cache.evict(owner), self.cache.max_bytes))
+        self.account.warning = "; ".join(w for w in warnings if w) or None
 
     def _ran(
         self,
@@ -313,6 +315,19 @@ def cache_too_small(eviction: Eviction, max_bytes: int) -> str | None:
         f"bounded to {_size(max_bytes)}, the cache could not keep what {whose}: "
         f"{_size(lost)} of it was evicted and will be rendered again; give it room with "
         f"--cache-max {-(-2 * eviction.all_pinned_bytes // 10**8) / 10:g}GB"
+    )
+
+
+def unstored(cache: Cache) -> str | None:
+    """The warning for entries a render could not write into ``cache`` (None if it wrote
+    all it meant to): the render itself is whole, but they will be rendered again."""
+    if not cache.unstored:
+        return None
+    count = len(cache.unstored)
+    return (
+        f"{count} stage{'s' * (count != 1)} could not be kept in {cache.root} "
+        f"({cache.unstored[0]}) and will be rendered again next time; free space there, "
+        "or pass another --cache DIR or --no-cache"
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from render import audio_io
+from render import cache as cache_module
 from render import digests as digests_module
 from render.cache import Cache, CacheOptions, parse_size
 from render.cache_entry import MAGIC, DamagedEntry
@@ -198,6 +199,87 @@ def test_an_unfinished_or_failed_writer_leaves_nothing(tmp_path: Path) -> None:
         writer.append(0, np.ones((2, 4)))
         raise KeyboardInterrupt
     assert list((tmp_path / "entries").iterdir()) == []
+
+
+class _FillingFile:
+    """A cache file on a disk with ``room`` bytes left: a write past it fails as a full disk
+    does (ENOSPC)."""
+
+    def __init__(self, path: Path, room: int) -> None:
+        self.file, self.room = open(path, "wb"), room  # noqa: SIM115  (closed by close)
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if size > self.room:
+            raise OSError(28, "No space left on device")
+        self.room -= size
+        return self.file.write(data)
+
+    @property
+    def closed(self) -> bool:
+        return self.file.closed
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def full_cache_disk(monkeypatch: pytest.MonkeyPatch, room: int) -> None:
+    """Cache entries written from now on fail once ``room`` bytes of each are written."""
+
+    def filling(path: Path, mode: str) -> Any:
+        return _FillingFile(path, room) if mode == "wb" else open(path, mode)
+
+    monkeypatch.setattr(cache_module, "open", filling, False)
+
+
+@pytest.mark.parametrize("room", [0, 100, 4_200])
+def test_a_cache_write_that_fails_leaves_no_entry_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, room: int
+) -> None:
+    """A full disk while writing an entry (at its start, in its blocks, in its trailer:
+    the blocks take 4104 bytes with the magic) leaves neither the entry nor its temporary,
+    and the cache keeps the reason."""
+    cache = Cache(tmp_path, 10**9)
+    full_cache_disk(monkeypatch, room)
+    with cache.writer("a" * 64) as writer:
+        writer.append(0, np.ones((2, 256)))
+        writer.finish({"figure": 1.0})
+    assert not writer.finished and writer.failure == "No space left on device"
+    assert list((tmp_path / "entries").iterdir()) == []
+    assert cache.unstored == ["No space left on device"]
+
+
+def test_a_cache_folder_that_takes_no_file_leaves_no_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Cache(tmp_path, 10**9)
+
+    def no_room(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audio_io.tempfile, "mkstemp", no_room)
+    cache.store("a" * 64, {"figure": 1.0})
+    assert list((tmp_path / "entries").iterdir()) == []
+    assert len(cache.unstored) == 1 and "No space left on device" in cache.unstored[0]
+
+
+def test_a_full_cache_disk_does_not_stop_a_render(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache only saves time: a render whose entries cannot be written writes the
+    files a cold render writes, warns, and the next render (with room again) is the same."""
+    expected = cold(session_dir)
+    full_cache_disk(monkeypatch, 300_000)  # the smaller entries fit, the strips do not
+    result = render(session_dir, "full", cached(session_dir))
+    assert hashes(session_dir / "full") == expected
+    warning = result.account.warning
+    assert warning is not None and "No space left on device" in warning
+    assert f"could not be kept in {session_dir / 'cache'}" in warning
+    assert [p for p in (session_dir / "cache" / "entries").iterdir() if p.name[0] == "."] == []
+    monkeypatch.undo()
+    again = render(session_dir, "again", cached(session_dir))
+    assert hashes(session_dir / "again") == expected and again.account.warning is None
+    assert render(session_dir, "again", cached(session_dir)).account.rendered == []
 
 
 def test_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
