@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from render import audio_io
-from render.cache_entry import Entry, Writer, read_entry
+from render.cache_entry import Entry, Writer, failure_reason, read_entry
 from render.errors import OutputError
 
 DEFAULT_DIR = ".render-cache"
@@ -134,19 +134,28 @@ class Cache:
         ends after ``finish``; otherwise (an error, an interrupt) its temporary is removed.
         A folder that takes no new file, or a write that fails (a full disk), leaves the
         entry out and the render going: the reason is kept in ``unstored``."""
-        with contextlib.suppress(_Unfinished), contextlib.ExitStack() as stack:
-            try:
-                temporary = stack.enter_context(audio_io.atomic_path(self.path(key)))
-                writer = Writer(open(temporary, "wb"))  # noqa: SIM115  (closed below)
-            except (OSError, OutputError) as e:
-                writer = Writer(None, e.strerror if isinstance(e, OSError) else str(e))
-            stack.callback(writer.close)
-            yield writer
-            writer.close()
-            if writer.failure is not None:
-                self.unstored.append(writer.failure)
-            if not writer.finished:
-                raise _Unfinished
+        publishing = False
+        try:
+            with contextlib.suppress(_Unfinished), contextlib.ExitStack() as stack:
+                try:
+                    temporary = stack.enter_context(audio_io.atomic_path(self.path(key)))
+                    writer = Writer(open(temporary, "wb"))  # noqa: SIM115  (closed below)
+                except (OSError, OutputError) as e:  # the folder takes no new file
+                    writer = Writer(None, failure_reason(e))
+                stack.callback(writer.close)
+                yield writer
+                writer.close()
+                if writer.failure is not None:
+                    self.unstored.append(writer.failure)
+                if not writer.finished:
+                    raise _Unfinished
+                publishing = True  # the temporary takes the entry's name as the stack closes
+        except OSError as e:
+            if not publishing:
+                raise  # the render's own error, raised in the block
+            self.unstored.append(failure_reason(e))  # the cache's folder went away
+            return
+        if publishing:
             self.used.add(key)
 
     def pin(self, owner: str, keys: Iterable[str]) -> None:
@@ -169,7 +178,11 @@ class Cache:
                     pinned.unlink()
                 (own if pinned.stem == owner else others).update(keys)
         found = []
-        for path in self.entries.iterdir():
+        try:
+            paths = list(self.entries.iterdir())
+        except OSError:  # the folder went away during the render: nothing left to bound
+            paths = []
+        for path in paths:
             if path.name.startswith("."):
                 continue  # a writer's temporary
             with contextlib.suppress(FileNotFoundError):

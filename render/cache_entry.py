@@ -201,18 +201,21 @@ class Writer:
             try:
                 self.file.close()
             except OSError as e:
-                self.failure = self.failure or _reason(e)
+                self.failure = self.failure or failure_reason(e)
 
     def _write(self, data: Any) -> None:
         if self.failure is None:
             try:
                 self.file.write(data)
             except OSError as e:
-                self.failure = _reason(e)
+                self.failure = failure_reason(e)
 
 
-def _reason(error: OSError) -> str:
-    return error.strerror or str(error)
+def failure_reason(error: Exception) -> str:
+    """Why a cache write failed, in a few words: the system's reason where there is one (an
+    ``OutputError`` carries it as its cause)."""
+    cause = error if isinstance(error, OSError) else error.__cause__
+    return (cause.strerror if isinstance(cause, OSError) else None) or str(error)
 
 
 def read_entry(handle: Any, lazy: bool) -> tuple[Any, Blocks | None, int | None]:

@@ -326,7 +326,7 @@ def unstored(cache: Cache) -> str | None:
     count = len(cache.unstored)
     return (
         f"{count} stage{'s' * (count != 1)} could not be kept in {cache.root} "
-        f"({cache.unstored[0]}) and will be rendered again next time; free space there, "
+        f"({cache.unstored[0]}) and will be rendered again next time; check that folder, "
         "or pass another --cache DIR or --no-cache"
     )
 

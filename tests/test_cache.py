@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -261,6 +262,20 @@ def test_a_cache_folder_that_takes_no_file_leaves_no_entry(
     cache.store("a" * 64, {"figure": 1.0})
     assert list((tmp_path / "entries").iterdir()) == []
     assert len(cache.unstored) == 1 and "No space left on device" in cache.unstored[0]
+
+
+def test_a_cache_folder_deleted_during_a_render_stops_nothing(tmp_path: Path) -> None:
+    """Deleting the cache while a render writes into it (``rm -rf .render-cache``) loses the
+    entries being written, not the render: the entry being finished cannot take its name,
+    later ones cannot be made, and eviction finds nothing to bound."""
+    cache = Cache(tmp_path / "cache", 10)
+    with cache.writer("a" * 64) as writer:
+        writer.append(0, np.ones((2, 4)))
+        shutil.rmtree(tmp_path / "cache")
+        writer.finish()
+    cache.store("b" * 64, {"figure": 1.0})
+    assert cache.unstored == ["No such file or directory"] * 2
+    assert cache.evict("song").freed_bytes == 0 and not (tmp_path / "cache").exists()
 
 
 def test_a_full_cache_disk_does_not_stop_a_render(
