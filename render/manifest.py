@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 FORMAT = "render-manifest/1"
 NAME = "manifest.json"
+SCHEMA = "manifest.schema.json"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,22 @@ def write_manifest(manifest: dict[str, Any], out_dir: Path) -> Path:
     with audio_io.atomic_path(path) as temporary:
         temporary.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def problem_with(recorded: Any) -> str | None:
+    """What keeps ``recorded`` (a parsed ``manifest.json``) from being a manifest ``compare``
+    can read, against ``schemas/manifest.schema.json`` (where, and what was expected); None
+    if nothing does."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    from render.session.validate import load_schema
+
+    error = best_match(Draft202012Validator(load_schema(SCHEMA)).iter_errors(recorded))
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"{where.lstrip('.') or 'the whole file'}: {error.message}"
 
 
 def compare(recorded: dict[str, Any], fresh: dict[str, Any]) -> list[Difference]:

@@ -26,6 +26,7 @@ from render.errors import OutputError
 from render.graph import plan
 from render.incremental import Account, Incremental
 from render.keys import Stage as CacheStage
+from render.manifest import FORMAT as MANIFEST_FORMAT
 from render.manifest import NAME as MANIFEST
 from render.manifest import (
     Difference,
@@ -33,6 +34,7 @@ from render.manifest import (
     build_manifest,
     compare,
     describe_inputs,
+    problem_with,
     write_manifest,
 )
 from render.master import Master, limiter_input, master, master_at, plan_master
@@ -339,6 +341,11 @@ def verify_session(
         ) from None
     except (OSError, ValueError) as e:
         raise OutputError(f"{recorded_path}: cannot read the manifest ({e})") from e
+    if (wrong := problem_with(recorded)) is not None:
+        raise OutputError(
+            f"{recorded_path}: not a manifest render can verify against ({wrong}); expected "
+            f"{MANIFEST_FORMAT} as a render writes it: render the session again to write one"
+        )
     with tempfile.TemporaryDirectory(prefix="render-verify-") as scratch:
         elsewhere = replace(session, output=replace(session.output, dir=Path(scratch)))
         fresh = render_session(elsewhere, jobs, stage)  # no cache: everything is rendered

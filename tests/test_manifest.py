@@ -6,12 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import soundfile as sf
+from jsonschema import Draft202012Validator
 
 from render.cli import main
+from render.session.validate import load_schema
 
 REPO = Path(__file__).parent.parent
 
@@ -53,6 +57,40 @@ def test_manifest_records_inputs_and_outputs_without_machine_paths(demo: Path) -
     assert written["Indie Pop.wav"]["integrated_lufs"] == pytest.approx(-14.0, abs=0.1)
     assert set(manifest["stages"]) == {"mix", "master"}
     assert manifest["session"]["parameters"]["tracks"][1]["stem"] == "stems/bass.flac"
+    Draft202012Validator(load_schema("manifest.schema.json")).validate(manifest)
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda m: [], "the whole file: [] is not of type 'object'"),
+        (lambda m: {**m, "outputs": 5}, "outputs: 5 is not of type 'array'"),
+        (lambda m: {**m, "renderer": {}}, "renderer: 'version' is a required property"),
+        (
+            lambda m: {**m, "inputs": [{**m["inputs"][0], "sha256": "abc"}]},
+            "inputs[0].sha256: 'abc' does not match '^[0-9a-f]{64}$'",
+        ),
+    ],
+)
+def test_verify_against_a_manifest_not_written_by_render_is_one_line(
+    demo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    edit: Callable[[dict[str, Any]], Any],
+    problem: str,
+) -> None:
+    """A manifest.json that another tool or a hand wrote (valid JSON, not a manifest) is
+    named with where it is wrong, before anything renders: exit 1, one line."""
+    folder = tmp_path / "edited"
+    shutil.copytree(demo.parent, folder)
+    recorded = folder / "out" / "manifest.json"
+    recorded.write_text(json.dumps(edit(json.loads(recorded.read_text()))))
+    assert main([str(folder / "session.yaml"), "--verify", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        f"{recorded}: not a manifest render can verify against ({problem}); expected "
+        "render-manifest/1 as a render writes it: render the session again to write one\n"
+    )
 
 
 def test_verify_passes_on_a_fresh_render_and_touches_nothing(
