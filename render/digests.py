@@ -42,7 +42,9 @@ class InputDigests:
         self.known: dict[str, list[Any]] = {}
         if self.path is not None:
             with contextlib.suppress(OSError, ValueError):
-                self.known = json.loads(self.path.read_text(encoding="utf-8"))
+                known = json.loads(self.path.read_text(encoding="utf-8"))
+                if isinstance(known, dict):  # else damaged: every file is read again
+                    self.known = {name: v for name, v in known.items() if _well_formed(v)}
         self.changed = False
         self.this_render: dict[str, str] = {}
 
@@ -98,6 +100,16 @@ class InputDigests:
             with contextlib.suppress(OSError, OutputError), audio_io.atomic_path(self.path) as part:
                 part.write_text(json.dumps(self.known, sort_keys=True), encoding="utf-8")
             self.changed = False
+
+
+def _well_formed(remembered: Any) -> bool:
+    """Whether a remembered entry is an identity and a hash, as ``save`` writes them."""
+    return (
+        isinstance(remembered, list)
+        and len(remembered) == 5
+        and all(isinstance(field, int) for field in remembered[:4])
+        and isinstance(remembered[4], str)
+    )
 
 
 def file_identity(status: os.stat_result) -> list[int]:

@@ -287,12 +287,17 @@ class Incremental:
         self.account.rendered.append((stage.name, reason))
 
     def _read_record(self) -> dict[str, Ingredients]:
+        """The stages' ingredients at the last render, or none where the record is missing
+        or is not what a render writes (a damaged disk): it only explains and guides."""
         if self._record_path is None:
             return {}
         try:
-            return dict(json.loads(self._record_path.read_text(encoding="utf-8")))
+            record = json.loads(self._record_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+        if not isinstance(record, dict) or not all(isinstance(v, dict) for v in record.values()):
+            return {}
+        return record
 
 
 def _brief_key(key: str) -> str:

@@ -297,6 +297,34 @@ def test_a_full_cache_disk_does_not_stop_a_render(
     assert render(session_dir, "again", cached(session_dir)).account.rendered == []
 
 
+@pytest.mark.parametrize("record", ["[1, 2]", "null", '"x"', '{"mix": 5}', "{"])
+def test_a_damaged_render_record_is_read_as_none(session_dir: Path, record: str) -> None:
+    """The record of a session's last render (what each stage was made of) only explains
+    and guides the next render: damaged, it is ignored, and the render is the same."""
+    render(session_dir, "first", cached(session_dir))
+    for path in (session_dir / "cache" / "renders").iterdir():
+        path.write_text(record)
+    result = render(session_dir, "again", cached(session_dir))
+    assert hashes(session_dir / "again") == hashes(session_dir / "first")
+    assert [stage for stage, _ in result.account.rendered if stage.startswith("file")] == [
+        "file mix.wav",
+        "file Cached.flac",
+        "file Cached.wav",
+    ]  # written into the new folder; everything else came from the cache
+    assert dict(result.account.rendered)["QC report"] == "new"  # no record says what it was
+
+
+@pytest.mark.parametrize("remembered", ["[1]", "null", "{NAME: 5}", "{NAME: [1, 2]}", "{"])
+def test_damaged_remembered_hashes_are_read_again(session_dir: Path, remembered: str) -> None:
+    """The stems' remembered hashes (``inputs.json``) only spare reading them: damaged, the
+    stems are hashed again and the render is the same."""
+    render(session_dir, "first", cached(session_dir))
+    stem = json.dumps(str((session_dir / "stems" / "bass.wav").resolve()))
+    (session_dir / "cache" / "inputs.json").write_text(remembered.replace("NAME", stem))
+    render(session_dir, "again", cached(session_dir))
+    assert hashes(session_dir / "again") == hashes(session_dir / "first")
+
+
 def test_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
     for index, key in enumerate("abcd"):
         Cache(tmp_path, 10**9).store(key * 64, np.zeros(1_000))
