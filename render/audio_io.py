@@ -62,9 +62,21 @@ def probe(path: Path) -> StemInfo:
         raise AudioInputError(f"not a readable audio file ({_reason(e)})") from e
     if info.frames <= 0:
         raise AudioInputError("the file holds no audio (zero length)")
+    if (short := _truncation(path, info.format, info.frames)) is not None:
+        raise AudioInputError(short)
     if info.channels not in (1, 2):
         raise AudioInputError(f"expected a mono or stereo file, got {info.channels} channels")
     return StemInfo(info.frames, info.samplerate, info.channels, info.format, info.subtype)
+
+
+def _truncation(path: Path, container: str, frames: int) -> str | None:
+    """Why ``path`` holds fewer than the ``frames`` its header declares: libsndfile reads a
+    WAV whose data ends early (a copy cut short, a full disk) as a shorter file, without a
+    word. None if it is whole, or its header declares no length."""
+    declared = pcm_wav.declared_frames(path) if container == "WAV" else None
+    if declared is None or declared <= frames:
+        return None
+    return f"the file is truncated: its header promises {declared} frames, it holds {frames}"
 
 
 def read_stem(path: Path, sample_rate: int) -> tuple[np.ndarray, StemInfo]:
@@ -249,6 +261,8 @@ def read_delivered(path: Path) -> tuple[np.ndarray, int]:
         if info.format not in WRITABLE_PCM.values():
             data, sample_rate = sf.read(str(path), dtype="float64", always_2d=True)
             return np.ascontiguousarray(data.T), sample_rate
+    if (short := _truncation(path, info.format, info.frames)) is not None:
+        raise OutputError(f"{_final(path)}: cannot read the written file back ({short})")
     out = np.empty((info.channels, info.frames))
     middle = info.frames // 2
     try:

@@ -47,12 +47,37 @@ def data_offset(path: Path, channels: int, subtype: str, frames: int) -> int | N
     agrees with ``channels``, ``subtype`` and ``frames`` (as libsndfile read them); None
     otherwise (including RF64 and files whose data chunk runs past their end)."""
     width = SAMPLE_BYTES.get(subtype)
-    if width is None:
+    found = _data_chunk(path)
+    if width is None or found is None:
         return None
+    file_channels, block_align, start, size, length = found
+    if (file_channels, block_align) != (channels, channels * width):
+        return None
+    if size // block_align != frames:
+        return None
+    return start if length >= frames * block_align else None
+
+
+def declared_frames(path: Path) -> int | None:
+    """The frames the ``data`` chunk of the RIFF WAV ``path`` declares (its size over the
+    block alignment), or None where it declares none: not RIFF (RF64 is left to libsndfile),
+    no ``data`` chunk found, or a size a streaming writer left unknown (0, or 0xFFFFFFFF as
+    FFmpeg writes to a pipe). libsndfile reads a file whose data ends early as a shorter
+    one, without a word; a stem is checked against this."""
+    found = _data_chunk(path)
+    if found is None or found[3] in (0, 0xFFFFFFFF):
+        return None
+    return found[3] // found[1]
+
+
+def _data_chunk(path: Path) -> tuple[int, int, int, int, int] | None:
+    """The channels and block alignment (``fmt ``) of the RIFF WAV ``path``, and where its
+    ``data`` chunk starts, the size it declares and the bytes the file holds from there;
+    None if it is not RIFF or its ``fmt `` or ``data`` chunk is not found."""
     with open(path, "rb") as file:
         if file.read(12)[:4] != b"RIFF":
             return None
-        block_align = None
+        layout = None
         for _ in range(_MAX_CHUNKS):
             header = file.read(8)
             if len(header) < 8:
@@ -60,16 +85,14 @@ def data_offset(path: Path, channels: int, subtype: str, frames: int) -> int | N
             chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
             if chunk == b"fmt ":
                 fmt = file.read(size + size % 2)
-                if len(fmt) < 16 or struct.unpack("<H", fmt[2:4])[0] != channels:
+                if len(fmt) < 16:
                     return None
-                block_align = struct.unpack("<H", fmt[12:14])[0]
+                layout = struct.unpack("<H", fmt[2:4])[0], struct.unpack("<H", fmt[12:14])[0]
             elif chunk == b"data":
-                start = file.tell()
-                length = file.seek(0, 2) - start
-                wanted = frames * channels * width
-                if block_align != channels * width or size // (channels * width) != frames:
+                if layout is None or layout[1] == 0:
                     return None
-                return start if length >= wanted else None
+                start = file.tell()
+                return *layout, start, size, file.seek(0, 2) - start
             else:
                 file.seek(size + size % 2, 1)
     return None

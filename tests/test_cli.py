@@ -233,6 +233,43 @@ def test_damaged_stem_is_a_located_input_error(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_truncated_wav_stem_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A WAV stem whose data ends early (a copy cut short) is named, with its line, before
+    anything renders: libsndfile alone would read it as a shorter stem, without a word."""
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    sf.write(str(stems / "a.wav"), np.zeros((96_000, 2)), 48_000, subtype="PCM_24")
+    raw = (stems / "a.wav").read_bytes()
+    (stems / "a.wav").write_bytes(raw[: len(raw) // 2])
+    session = tmp_path / "s.yaml"
+    session.write_text("version: 1\nstems: stems\ntracks:\n  a: {stem: a.wav}\n")
+    assert main([str(session), "--quiet"]) == 1
+    error = capsys.readouterr().err.splitlines()[0]
+    assert error == (
+        f"{session}:4:13: tracks.a.stem: the file is truncated: its header promises 96000 "
+        f'frames, it holds 47996: "{stems / "a.wav"}"'
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_only_names_a_truncated_output(
+    demo_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    session = str(demo_copy / "session.yaml")
+    assert main([session, "--quiet", "--no-cache", "--out", str(out)]) == 0
+    mix = out / "mix.wav"
+    mix.write_bytes(mix.read_bytes()[:100_000])
+    assert main([session, "--quiet", "--report-only", "--out", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        f"{mix}: cannot read the written file back (the file is truncated: its header "
+        "promises 1351955 frames, it holds 16659)\n"
+    )
+
+
 def test_allocator_is_tuned_on_glibc() -> None:
     """On glibc (every Linux CI and user machine here) the block-friendly allocator settings
     take effect; mallopt returns 0 when it refuses one."""

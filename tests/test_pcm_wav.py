@@ -79,6 +79,24 @@ def test_other_files_are_left_to_libsndfile(tmp_path: Path, rng: np.random.Gener
     assert data_offset(path, 2, "PCM_16", 5000) is None
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_a_data_chunk_cut_short_is_told_from_its_header(tmp_path: Path, subtype: str) -> None:
+    """libsndfile reads a WAV whose data ends early as a shorter file; the header's data
+    size still says how long it was. A size a streaming writer left unknown says nothing."""
+    path = tmp_path / "x.wav"
+    sf.write(str(path), np.zeros((5000, 2)), 48_000, subtype=subtype)
+    assert pcm_wav.declared_frames(path) == sf.info(str(path)).frames == 5000
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    assert pcm_wav.declared_frames(path) == 5000 > sf.info(str(path)).frames
+    at = raw.index(b"data") + 4
+    for unknown in (0, 0xFFFFFFFF):
+        path.write_bytes(raw[:at] + struct.pack("<I", unknown) + raw[at + 4 :])
+        assert pcm_wav.declared_frames(path) is None
+    sf.write(str(path), np.zeros((50, 2)), 48_000, format="FLAC")
+    assert pcm_wav.declared_frames(path) is None
+
+
 def test_decoding_into_part_of_a_block(tmp_path: Path, rng: np.random.Generator) -> None:
     """How a streamed track fills a block that its clip covers only in part: the frames
     land in the slice, the rest of the block is untouched."""
