@@ -71,12 +71,32 @@ def probe(path: Path) -> StemInfo:
 
 def _truncation(path: Path, container: str, frames: int) -> str | None:
     """Why ``path`` holds fewer than the ``frames`` its header declares: libsndfile reads a
-    WAV whose data ends early (a copy cut short, a full disk) as a shorter file, without a
-    word. None if it is whole, or its header declares no length."""
-    declared = pcm_wav.declared_frames(path) if container == "WAV" else None
-    if declared is None or declared <= frames:
+    WAV or AIFF whose data ends early (a copy cut short, a full disk) as a shorter file,
+    without a word. None if it is whole, or its header declares no length."""
+    declared = {"WAV": pcm_wav.declared_frames, "AIFF": _aiff_frames}.get(container)
+    promised = declared(path) if declared is not None else None
+    if promised is None or promised <= frames:
         return None
-    return f"the file is truncated: its header promises {declared} frames, it holds {frames}"
+    return f"the file is truncated: its header promises {promised} frames, it holds {frames}"
+
+
+def _aiff_frames(path: Path) -> int | None:
+    """The frames the ``COMM`` chunk of an AIFF or AIFF-C file declares (Apple, "Audio
+    Interchange File Format 1.3", 1989: big-endian chunks padded to even lengths; ``COMM``
+    holds the channels, then the sample frames as an unsigned 32-bit number)."""
+    with open(path, "rb") as file:
+        if file.read(4) != b"FORM" or file.read(8)[4:] not in (b"AIFF", b"AIFC"):
+            return None
+        for _ in range(64):
+            header = file.read(8)
+            if len(header) < 8:
+                return None
+            chunk, size = header[:4], int.from_bytes(header[4:], "big")
+            if chunk == b"COMM":
+                common = file.read(6)
+                return int.from_bytes(common[2:6], "big") if len(common) == 6 else None
+            file.seek(size + size % 2, 1)
+    return None
 
 
 def read_stem(path: Path, sample_rate: int) -> tuple[np.ndarray, StemInfo]:

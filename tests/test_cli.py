@@ -233,23 +233,23 @@ def test_damaged_stem_is_a_located_input_error(
     assert not (tmp_path / "out").exists()
 
 
-def test_a_truncated_wav_stem_is_an_input_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("name", "held"), [("a.wav", 47996), ("a.aiff", 47995)])
+def test_a_truncated_wav_or_aiff_stem_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, held: int
 ) -> None:
-    """A WAV stem whose data ends early (a copy cut short) is named, with its line, before
-    anything renders: libsndfile alone would read it as a shorter stem, without a word."""
-    stems = tmp_path / "stems"
-    stems.mkdir()
-    sf.write(str(stems / "a.wav"), np.zeros((96_000, 2)), 48_000, subtype="PCM_24")
-    raw = (stems / "a.wav").read_bytes()
-    (stems / "a.wav").write_bytes(raw[: len(raw) // 2])
+    """A WAV or AIFF stem whose data ends early (a copy cut short) is named, with its line,
+    before anything renders: libsndfile alone would read it as a shorter stem, silently."""
+    stem = tmp_path / "stems" / name
+    stem.parent.mkdir()
+    sf.write(str(stem), np.zeros((96_000, 2)), 48_000, subtype="PCM_24")
+    stem.write_bytes(stem.read_bytes()[: stem.stat().st_size // 2])
     session = tmp_path / "s.yaml"
-    session.write_text("version: 1\nstems: stems\ntracks:\n  a: {stem: a.wav}\n")
+    session.write_text(f"version: 1\nstems: stems\ntracks:\n  a: {{stem: {name}}}\n")
     assert main([str(session), "--quiet"]) == 1
     error = capsys.readouterr().err.splitlines()[0]
     assert error == (
         f"{session}:4:13: tracks.a.stem: the file is truncated: its header promises 96000 "
-        f'frames, it holds 47996: "{stems / "a.wav"}"'
+        f'frames, it holds {held}: "{stem}"'
     )
     assert not (tmp_path / "out").exists()
 
