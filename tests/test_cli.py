@@ -19,6 +19,7 @@ from render import audio_io
 from render.cli import main
 from render.dsp.dither import quantise
 from render.measure import integrated_loudness_lufs
+from render.report.terminal import time_line
 from tests.ebur128 import ffmpeg_ebur128
 
 REPO = Path(__file__).parent.parent
@@ -268,6 +269,16 @@ def test_report_only_names_a_truncated_output(
         f"{mix}: cannot read the written file back (the file is truncated: its header "
         "promises 1351955 frames, it holds 16659)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("elapsed_s", "duration_s", "shown"),
+    [(2.18, 1.0, "0.5x"), (1.0, 9.94, "9.9x"), (3.0, 180.0, "60x")],
+)
+def test_the_time_line_shows_slow_speeds_to_a_decimal(
+    elapsed_s: float, duration_s: float, shown: str
+) -> None:
+    assert time_line(elapsed_s, duration_s) == f"  time    {elapsed_s:.2f} s ({shown} realtime)"
 
 
 def test_allocator_is_tuned_on_glibc() -> None:

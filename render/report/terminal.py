@@ -165,8 +165,7 @@ def print_album(console: Console, album_path: Path, result: AlbumResult, elapsed
         )
         lines += [f"          corrected: {c}" for c in written.corrections]
     lines += [f"  cache   warning: {warning}" for warning in result.cache_warnings]
-    speed = duration_s / elapsed_s if elapsed_s > 0 else math.inf
-    lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
+    lines.append(time_line(elapsed_s, duration_s))
     console.print("\n".join(lines), highlight=False, markup=False)
 
 
@@ -201,10 +200,17 @@ def print_render(
             )
         lines += [f"          corrected: {correction}" for correction in file.corrections]
     lines += cache_lines(result.account)
-    speed = result.duration_s / elapsed_s if elapsed_s > 0 else math.inf
-    lines.append(f"  time    {elapsed_s:.2f} s ({speed:.0f}x realtime)")
+    lines.append(time_line(elapsed_s, result.duration_s))
     console.print("\n".join(lines), highlight=False, markup=False)
     print_report(console, result.report, result.report_files)
+
+
+def time_line(elapsed_s: float, duration_s: float) -> str:
+    """How long the render took, and how many times faster than the audio plays: to one
+    decimal below 10x (a 1 s test session renders at "0.5x", not "0x")."""
+    speed = duration_s / elapsed_s if elapsed_s > 0 else math.inf
+    shown = f"{speed:.1f}" if speed < 10 else f"{speed:.0f}"
+    return f"  time    {elapsed_s:.2f} s ({shown}x realtime)"
 
 
 def cache_lines(account: Account, indent: str = "  ", whole: str = "everything") -> list[str]:
