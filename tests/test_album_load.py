@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from render.album.load import is_album, load_album
+from render.album.load import gs1_check_digit, is_album, load_album
 from render.cli import main
 from render.errors import SessionError
 from render.session.validate import load_schema, validate
@@ -39,6 +39,13 @@ def test_invalid_album_reports_each_error_at_its_place(case: Path, album_dir: Pa
         load_album(album_file)
     assert_reported(raised.value.diagnostics, case, album_dir)
     assert str(raised.value).endswith(" in the album; nothing was rendered.")
+
+
+@pytest.mark.parametrize("code", ["012345678905", "036000291452", "4006381333931", "9780306406157"])
+def test_gs1_check_digits_of_published_codes(code: str) -> None:
+    """UPC-A and EAN-13 codes from GS1's and ISBN-13's worked examples end in their check
+    digit."""
+    assert gs1_check_digit(code[:-1]) == int(code[-1])
 
 
 def test_album_loads_with_defaults_and_units(album_dir: Path) -> None:

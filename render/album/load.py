@@ -9,6 +9,7 @@ listing every problem of the album file and of every song's session, each in its
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,14 @@ def _song(number: int, raw: dict[str, Any], session: Session) -> Song:
     )
 
 
+def gs1_check_digit(digits: str) -> int:
+    """The GS1 mod-10 check digit of ``digits`` (a UPC-A or EAN-13 without its last digit):
+    from the right, digits weigh 3, 1, 3, ...; the check digit tops the sum up to a multiple
+    of 10."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
+    return -total % 10
+
+
 def _many(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -117,6 +126,7 @@ class AlbumChecks(SessionChecks):
         for index, song in enumerate(songs):
             self.check_song(index, mapping(song))
         self.check_order(songs)
+        self.check_upc()
         self.check_rates()
         self.check_target()
         self.check_deliverables()
@@ -162,6 +172,20 @@ class AlbumChecks(SessionChecks):
                     "expected a crossfade or a gap, not both",
                     of_key=True,
                 )
+
+    def check_upc(self) -> None:
+        """A UPC-A or EAN-13 ends in a check digit (GS1 General Specifications §7.9): a
+        mistyped code, which a distributor would reject, is caught here."""
+        upc = self.data.get("upc")
+        if not isinstance(upc, str) or not re.fullmatch(r"[0-9]{12,13}", upc):
+            return  # the schema's pattern reports it
+        expected = gs1_check_digit(upc[:-1])
+        if int(upc[-1]) != expected:
+            self.error(
+                ("upc",),
+                f'the check digit of "{upc}" is {upc[-1]}, expected {expected}; expected '
+                "the release's code as the label or distributor issued it",
+            )
 
     def check_rates(self) -> None:
         first = next(iter(self.sessions.items()), None)
