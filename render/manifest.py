@@ -24,6 +24,7 @@ from render.engine import renderer
 from render.report.json_report import json_number
 from render.session.model import Reverb, Session
 from render.session.normalise import normalised, relative
+from render.session.yaml_source import format_path
 
 if TYPE_CHECKING:
     from render.analysis import Analysis
@@ -127,8 +128,7 @@ def problem_with(recorded: Any) -> str | None:
     error = best_match(Draft202012Validator(load_schema(SCHEMA)).iter_errors(recorded))
     if error is None:
         return None
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return f"{where.lstrip('.') or 'the whole file'}: {error.message}"
+    return f"{format_path(tuple(error.absolute_path)) or 'the whole file'}: {error.message}"
 
 
 def compare(recorded: dict[str, Any], fresh: dict[str, Any]) -> list[Difference]:
