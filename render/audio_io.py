@@ -87,15 +87,10 @@ def _aiff_frames(path: Path) -> int | None:
     with open(path, "rb") as file:
         if file.read(4) != b"FORM" or file.read(8)[4:] not in (b"AIFF", b"AIFC"):
             return None
-        for _ in range(64):
-            header = file.read(8)
-            if len(header) < 8:
-                return None
-            chunk, size = header[:4], int.from_bytes(header[4:], "big")
+        for chunk, _ in pcm_wav.chunks(file, "big"):
             if chunk == b"COMM":
                 common = file.read(6)
                 return int.from_bytes(common[2:6], "big") if len(common) == 6 else None
-            file.seek(size + size % 2, 1)
     return None
 
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 import io
 import struct
 import sys
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO, Literal, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -50,12 +52,11 @@ def data_offset(path: Path, channels: int, subtype: str, frames: int) -> int | N
     found = _data_chunk(path)
     if width is None or found is None:
         return None
-    file_channels, block_align, start, size, length = found
-    if (file_channels, block_align) != (channels, channels * width):
+    if (found.channels, found.block_align) != (channels, channels * width):
         return None
-    if size // block_align != frames:
+    if found.size // found.block_align != frames:
         return None
-    return start if length >= frames * block_align else None
+    return found.start if found.held >= frames * found.block_align else None
 
 
 def declared_frames(path: Path) -> int | None:
@@ -65,26 +66,44 @@ def declared_frames(path: Path) -> int | None:
     FFmpeg writes to a pipe). libsndfile reads a file whose data ends early as a shorter
     one, without a word; a stem is checked against this."""
     found = _data_chunk(path)
-    if found is None or found[3] in (0, 0xFFFFFFFF):
+    if found is None or found.size in (0, 0xFFFFFFFF):
         return None
-    return found[3] // found[1]
+    return found.size // found.block_align
 
 
-def _data_chunk(path: Path) -> tuple[int, int, int, int, int] | None:
-    """The channels and block alignment (``fmt ``) of the RIFF WAV ``path``, and where its
-    ``data`` chunk starts, the size it declares and the bytes the file holds from there;
-    None if it is not RIFF or its ``fmt `` or ``data`` chunk is not found."""
+def chunks(file: BinaryIO, byte_order: Literal["little", "big"]) -> Iterator[tuple[bytes, int]]:
+    """The chunks of a RIFF (little-endian) or IFF (``FORM``, big-endian: AIFF) file read
+    past its 12-byte header: each one's id and size, with ``file`` at its data. Both pad a
+    chunk to an even length; the next is found from where this one began, however much of
+    it the caller read. At most ``_MAX_CHUNKS``; ends at a header cut short."""
+    for _ in range(_MAX_CHUNKS):
+        header = file.read(8)
+        if len(header) < 8:
+            return
+        size = int.from_bytes(header[4:], byte_order)
+        start = file.tell()
+        yield header[:4], size
+        file.seek(start + size + size % 2)
+
+
+class _DataChunk(NamedTuple):
+    channels: int  # of ``fmt ``
+    block_align: int  # bytes per frame, of ``fmt ``
+    start: int  # where the frames begin
+    size: int  # the bytes the chunk declares
+    held: int  # the bytes the file holds from ``start``
+
+
+def _data_chunk(path: Path) -> _DataChunk | None:
+    """The ``fmt `` layout of the RIFF WAV ``path`` and its ``data`` chunk; None if it is not
+    RIFF or either chunk is not found (or declares no block alignment)."""
     with open(path, "rb") as file:
         if file.read(12)[:4] != b"RIFF":
             return None
         layout = None
-        for _ in range(_MAX_CHUNKS):
-            header = file.read(8)
-            if len(header) < 8:
-                return None
-            chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
+        for chunk, size in chunks(file, "little"):
             if chunk == b"fmt ":
-                fmt = file.read(size + size % 2)
+                fmt = file.read(size)
                 if len(fmt) < 16:
                     return None
                 layout = struct.unpack("<H", fmt[2:4])[0], struct.unpack("<H", fmt[12:14])[0]
@@ -92,9 +111,7 @@ def _data_chunk(path: Path) -> tuple[int, int, int, int, int] | None:
                 if layout is None or layout[1] == 0:
                     return None
                 start = file.tell()
-                return *layout, start, size, file.seek(0, 2) - start
-            else:
-                file.seek(size + size % 2, 1)
+                return _DataChunk(*layout, start, size, file.seek(0, 2) - start)
     return None
 
 
