@@ -54,6 +54,18 @@ def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     return lambda function: _declare(function, lambda numba: numba.njit(**options)(function), True)
 
 
+def intrinsic(function: Callable[..., Any]) -> Any:
+    """``numba.extending.intrinsic(function)``, made when numba is loaded: a function that
+    types a call inside a kernel and writes its LLVM IR there."""
+    return _declare(function, lambda numba: _extending().intrinsic(function), True)
+
+
+def _extending() -> Any:
+    import numba.extending
+
+    return numba.extending
+
+
 def vectorize(signatures: list[str], **options: Any) -> Callable[[Callable[..., Any]], Any]:
     """``numba.vectorize(signatures, **options)``, compiled on its first call."""
     return lambda function: _declare(

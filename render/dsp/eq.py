@@ -37,6 +37,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from render.dsp.biquad_loop import MOST_SECTIONS, cascade_part
 from render.dsp.levels import db_to_gain
 from render.dsp.shapes import check_channels, checked_block
 from render.jit import njit
@@ -429,26 +430,23 @@ def _steady_states(sos: np.ndarray) -> np.ndarray:
 
 @njit(nogil=True, cache=True)
 def _sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, y: np.ndarray) -> None:
-    """``scipy.signal.sosfilt`` of one or two channels, ``zi`` updated in place.
+    """``scipy.signal.sosfilt`` of one or two channels into ``y`` (may be ``x``), ``zi``
+    updated in place.
 
     The same transposed direct form II, operation for operation (scipy's ``_sosfilt.pyx``),
-    so the bits are the same. Two channels share one loop: running their independent
-    recursions side by side lets the processor overlap them, which makes a stereo cascade
-    ~30 % faster than ``sosfilt``'s channel after channel. One channel is ~10 % faster
-    than ``sosfilt`` too (five sections over 180 s at 48 kHz: 70 against 78 ms, scipy
-    1.17), and a mono track's cascade then needs no second code path."""
-    if x.shape[0] == 1:
-        for n in range(x.shape[1]):
-            value = x[0, n]
-            for k in range(sos.shape[0]):
-                value = section(sos, k, zi[k, 0], value)
-            y[0, n] = value
+    so the bits are the same; run by ``biquad_loop.cascade_part``, both channels in one SIMD
+    vector and the state in registers, at most ``MOST_SECTIONS`` sections per pass. Five
+    stereo sections take 18 cycles a frame, against 31 for numba's own loop of this form
+    (one channel: 18 against 20)."""
+    if sos.shape[0] == 0:  # no section: y is x (the delay's repeats may be unfiltered)
+        for channel in range(x.shape[0]):
+            for i in range(x.shape[1]):
+                y[channel, i] = x[channel, i]
         return
-    for n in range(x.shape[1]):
-        left, right = x[0, n], x[1, n]
-        for k in range(sos.shape[0]):
-            left, right = stereo_section(sos, k, zi, left, right)
-        y[0, n], y[1, n] = left, right
+    source = x
+    for first in range(0, sos.shape[0], MOST_SECTIONS):
+        cascade_part(sos, first, min(MOST_SECTIONS, sos.shape[0] - first), source, zi, y)
+        source = y
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import scipy.signal
 
+from render.dsp.biquad_loop import MOST_SECTIONS
 from render.dsp.eq import (
     PASS_SLOPES_DB_PER_OCT,
     Band,
     Equalizer,
+    _sosfilt,
     band_sos,
     equalize,
     pass_sos,
@@ -504,6 +506,46 @@ def test_sosfilt_is_scipys_to_the_bit_with_its_state() -> None:
     assert np.array_equal(zi, final)
     with pytest.raises(ValueError, match=r"expected \[n\] or \[1 or 2, n\]"):
         sosfilt(sos, np.zeros((3, 10)))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("sections", [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17])
+def test_every_cascade_length_is_scipys_to_the_bit(channels: int, sections: int) -> None:
+    """The emitted loop has one unrolled body per channel count and section count up to
+    ``MOST_SECTIONS`` and runs longer cascades in parts: each is scipy's, with its state,
+    over a block of one sample and one of many."""
+    assert MOST_SECTIONS == 8  # the lengths above cross the part boundary at 8 and 16
+    rng = np.random.default_rng(sections)
+    designs = [
+        band_sos(Band("peak", 300.0 * (k + 1), -6.0 + k, q=0.7 + 0.2 * k), 44_100)
+        for k in range(sections)
+    ]
+    sos = np.concatenate(designs)
+    x = rng.uniform(-0.9, 0.9, (channels, 3_001))
+    zi = np.zeros((sections, channels, 2))
+    blocks = [sosfilt(sos, x[:, :1], zi), sosfilt(sos, x[:, 1:], zi)]
+    expected, final = scipy.signal.sosfilt(sos, x, axis=-1, zi=np.zeros((sections, channels, 2)))
+    assert np.array_equal(np.concatenate(blocks, axis=1), expected)
+    assert np.array_equal(zi, final)
+
+
+def test_cascade_kernel_reads_and_writes_strided_rows_in_place() -> None:
+    """The delay runs the kernel on column slices of its ring (rows not adjacent) and may
+    filter a block onto itself: both give scipy's bits."""
+    rng = np.random.default_rng(11)
+    sos = np.concatenate(
+        [pass_sos("lowpass", 6_000.0, 24, 48_000), pass_sos("highpass", 80.0, 12, 48_000)]
+    )
+    ring = rng.uniform(-0.9, 0.9, (2, 4_000))
+    before = ring.copy()
+    x = ring[:, 1_000:3_000]  # a view: each row's samples 4000 apart from the other row's
+    expected = scipy.signal.sosfilt(sos, x, axis=-1)
+    zi = np.zeros((len(sos), 2, 2))
+    _sosfilt(sos, x, zi, x)
+    assert np.array_equal(x, expected)
+    assert np.array_equal(
+        np.delete(ring, np.s_[1_000:3_000], axis=1), np.delete(before, np.s_[1_000:3_000], axis=1)
+    )
 
 
 @pytest.mark.parametrize("slope_db_per_oct", PASS_SLOPES_DB_PER_OCT)
