@@ -194,24 +194,25 @@ class ConvolutionReverb:
                     f"{PARTITION} samples; only the last block may be shorter"
                 )
             part = x[:, start : start + PARTITION]
-            wet[:, start : start + part.shape[1]] = self._convolve(part)
+            self._convolve(part, wet[:, start : start + part.shape[1]])
             self._ended = part.shape[1] < PARTITION
         if len(self._sos):
             wet = sosfilt(self._sos, wet, self._zi)
-        wet *= self._mix
-        wet += (1.0 - self._mix) * x
+        if self._mix != 1.0:  # wet only (a return's usual setting): the blend is the wet
+            wet *= self._mix
+            wet += (1.0 - self._mix) * x
         return wet
 
-    def _convolve(self, part: np.ndarray) -> np.ndarray:
-        """One input part (at most ``PARTITION`` samples) convolved; its output samples."""
+    def _convolve(self, part: np.ndarray, out: np.ndarray) -> None:
+        """One input part (at most ``PARTITION`` samples) convolved, its output samples
+        written to ``out``."""
         slot = (int(self._newest[0]) + 1) % len(self._input_spectra)
         self._newest[0] = slot
         self._input_spectra[slot] = np.fft.rfft(part, 2 * PARTITION, axis=-1)
         summed = _sum_of_products(self._input_spectra, self._ir_spectra, slot)
         y = np.fft.irfft(summed, 2 * PARTITION, axis=-1)
-        out = y[:, : part.shape[1]] + self._overlap[:, : part.shape[1]]
+        np.add(y[:, : part.shape[1]], self._overlap[:, : part.shape[1]], out=out)
         self._overlap = y[:, PARTITION:]
-        return out
 
 
 def synthetic_ir_samples(
