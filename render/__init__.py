@@ -34,5 +34,9 @@ def user_cache_dir() -> Path | None:
 # the installed sources, and files there outlive ``pip uninstall``: a later editable install
 # of the same venv then finds that folder as a namespace package named ``render`` before its
 # own, and ``python -m render`` fails to import. Without a home folder: numba's own choice.
-if (_folder := user_cache_dir()) is not None:
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(_folder / "numba"))  # read on numba's import
+# One folder per state of the sources (``kernel_cache``): numba alone would keep a kernel
+# whose callee in another module has changed.
+if "NUMBA_CACHE_DIR" not in os.environ and (_folder := user_cache_dir()) is not None:
+    from render.kernel_cache import kernel_folder
+
+    os.environ["NUMBA_CACHE_DIR"] = str(kernel_folder(_folder / "numba"))  # read on import

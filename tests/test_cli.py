@@ -337,7 +337,9 @@ def test_kernels_are_cached_outside_the_installed_sources(tmp_path: Path) -> Non
     run = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
     )
-    assert run.stdout.splitlines() == [str(tmp_path / "cache" / "render" / "numba"), "[]"]
+    folder, modules = run.stdout.splitlines()
+    assert Path(folder).parent == tmp_path / "cache" / "render" / "numba"  # one per build
+    assert modules == "[]"
     env["NUMBA_CACHE_DIR"] = str(tmp_path / "mine")
     run = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
