@@ -15,6 +15,7 @@ is compiled on its own first call, since building it compiles it.
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 import threading
 from collections.abc import Callable
@@ -37,8 +38,12 @@ class Kernel:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         compiled = self._compiled
-        if compiled is None:
+        if compiled is None:  # the first call: it loads numba's compiler too (see _load)
             compiled = self._compile()
+            try:
+                return compiled(*args, **kwargs)
+            finally:
+                gc.freeze()
         return compiled(*args, **kwargs)
 
     def _compile(self) -> Any:
@@ -88,14 +93,28 @@ def _declare(function: Callable[..., Any], make: Callable[[Any], Any], lazy: boo
 
 def _load() -> None:
     """Import numba, make every declared kernel's dispatcher and put it in its stand-in's
-    place wherever the package's modules hold one (under ``_lock``)."""
+    place wherever the package's modules hold one (under ``_lock``).
+
+    numba's import, the dispatchers and the first call (which loads its compiler) make
+    some 135,000 long-lived objects (its type system, its LLVM bindings), which every later
+    full collection of the garbage collector traversed again: in the demo's render the
+    collector took 0.44 s, holding the GIL. numba is imported with the collector paused,
+    and those objects are moved out of its reach (``gc.freeze``, meant for such objects)
+    here and after that first call: 0.1 s."""
     global _numba
     if _numba is not None:
         return
-    import numba
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        import numba
 
-    for kernel in _declared:
-        kernel._compiled = kernel._make(numba)
+        for kernel in _declared:
+            kernel._compiled = kernel._make(numba)
+    finally:
+        if collecting:
+            gc.enable()
+    gc.freeze()
     dispatchers = {id(kernel): kernel._compiled for kernel in _declared}
     for name, module in list(sys.modules.items()):
         if name != _PACKAGE and not name.startswith(_PACKAGE + "."):

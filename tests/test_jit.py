@@ -11,10 +11,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
-def printed(probe: str) -> list[str]:
-    """The lines ``probe`` prints, run in a fresh interpreter (numba not loaded yet)."""
+def printed(probe: str, *args: str) -> list[str]:
+    """The lines ``probe`` prints, run with ``args`` in a fresh interpreter (numba not
+    loaded yet)."""
     run = subprocess.run(
-        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False
+        [sys.executable, "-c", probe, *args], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert run.returncode == 0, run.stderr
     return run.stdout.splitlines()
@@ -44,6 +45,21 @@ def test_numba_is_loaded_by_the_first_kernel_call() -> None:
         "CPUDispatcher CPUDispatcher",
         "True",
     ]
+
+
+def test_numbas_objects_are_frozen_out_of_the_collectors_reach() -> None:
+    """Loading numba leaves its long-lived objects frozen (``gc.freeze``), so no later full
+    collection traverses them again, and the collector as the caller had it: on, or off."""
+    probe = (
+        "import gc, sys\n"
+        "import numpy as np\n"
+        "if sys.argv[-1] == 'off': gc.disable()\n"
+        "from render.dsp.kernel_math import exp_each\n"
+        "exp_each(np.zeros(1))\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 100_000, len(gc.get_objects()) < 1_000)\n"
+    )
+    assert printed(probe) == ["True True True"]
+    assert printed(probe, "off") == ["False True True"]
 
 
 def test_a_kernel_declared_after_numba_is_loaded_is_numbas_own() -> None:
@@ -96,6 +112,7 @@ def test_a_cached_render_compiles_no_kernel_for_read_only_arrays(tmp_path: Path)
         "from numba.core.registry import CPUDispatcher\n"
         "from numba.core.types import Array\n"
         "kernels, read_only = set(), set()\n"
+        "gc.unfreeze()  # the dispatchers were frozen out of the collector's lists\n"
         "for d in gc.get_objects():\n"
         "    if type(d) is CPUDispatcher and d.signatures:\n"
         "        kernels.add(d.py_func.__name__)\n"
