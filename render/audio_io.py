@@ -21,7 +21,7 @@ import soundfile as sf
 import soxr
 
 from render import pcm_wav
-from render.dsp.dither import Dither, quantise
+from render.dsp.dither import Dither, Quantiser, quantise
 from render.errors import AudioInputError, OutputError
 from render.pcm_wav import PcmWavReader
 
@@ -202,6 +202,40 @@ def encode(
     if bit_depth == "float":
         return np.ascontiguousarray(x.T, dtype=np.float32), container, subtype
     return quantise(x, bit_depth, rng, dither), container, subtype
+
+
+def write_encoded(
+    path: Path,
+    x: np.ndarray,
+    sample_rate: int,
+    file_format: str,
+    bit_depth: int | Literal["float"],
+    rng: np.random.Generator,
+    dither: Dither,
+) -> None:
+    """``encode`` ``x`` and write it to ``path`` (``write_frames``). Integer WAV, most
+    deliverables, is quantised block by block as it is written (``Quantiser``, the same
+    codes), with no whole-song array of codes."""
+    container, subtype = WRITABLE_PCM[file_format], _PCM_SUBTYPES[bit_depth]
+    if container == "WAV" and bit_depth != "float":
+        quantiser = Quantiser(x.shape[0], bit_depth, rng, dither)
+        codes = np.empty((pcm_wav.WRITE_FRAMES, x.shape[0]), quantiser.dtype)
+
+        def block(start: int, stop: int) -> np.ndarray:
+            quantiser.quantise_into(x[:, start:stop], codes[: stop - start])
+            return codes[: stop - start]
+
+        channels, n = x.shape
+        with _library_errors(path, "write the file"):
+            if pcm_wav.write_blocks(
+                path, n, channels, quantiser.dtype, sample_rate, subtype, block
+            ):
+                return
+        frames = np.empty((n, channels), quantiser.dtype)  # a format left to libsndfile
+        quantiser.quantise_into(x, frames)
+    else:
+        frames, container, subtype = encode(x, file_format, bit_depth, rng, dither)
+    write_frames(path, frames, sample_rate, container, subtype)
 
 
 def write_frames(

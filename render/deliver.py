@@ -129,10 +129,9 @@ def _write(
         )
         return
     rng = np.random.default_rng(identity)
-    frames, container, subtype = audio_io.encode(
-        x, deliverable.format, deliverable.bit_depth, rng, dither
+    audio_io.write_encoded(
+        path, x, sample_rate, deliverable.format, deliverable.bit_depth, rng, dither
     )
-    audio_io.write_frames(path, frames, sample_rate, container, subtype)
 
 
 def relimit(

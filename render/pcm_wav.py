@@ -27,10 +27,10 @@ from __future__ import annotations
 import io
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO, Literal, NamedTuple
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -40,7 +40,7 @@ from render.jit import njit
 SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
 _MAX_CHUNKS = 64  # a WAV with more chunks before its data is left to libsndfile
 _HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")  # RIFF, size, WAVE, fmt, its 16-byte body, data
-_WRITE_FRAMES = 1 << 16  # frames packed per write: the buffer stays in cache, no file-size copy
+WRITE_FRAMES = 1 << 16  # frames packed per write: the buffer stays in cache, no file-size copy
 _MAX_DATA_BYTES = 0xFFFFFFFF - _HEADER.size - 1  # larger needs RF64: left to libsndfile
 
 
@@ -218,12 +218,37 @@ def write(path: Path, frames: np.ndarray, sample_rate: int, subtype: str) -> boo
     the code left-aligned otherwise, as libsndfile takes them) to ``path`` as the WAV
     libsndfile would write, byte for byte; False (nothing written) where this format is
     left to libsndfile."""
+    if frames.ndim != 2:
+        return False
+    n, channels = frames.shape
+    return write_blocks(
+        path,
+        n,
+        channels,
+        frames.dtype,
+        sample_rate,
+        subtype,
+        lambda start, stop: frames[start:stop],
+    )
+
+
+def write_blocks(
+    path: Path,
+    n: int,
+    channels: int,
+    dtype: np.dtype[Any] | type,
+    sample_rate: int,
+    subtype: str,
+    block: Callable[[int, int], np.ndarray],
+) -> bool:
+    """``write`` of ``n`` frames of ``dtype`` made as they are written: ``block(start,
+    stop)`` returns frames ``start:stop``, asked for in order, ``WRITE_FRAMES`` at a time
+    (nothing is asked for where False is returned)."""
     width = SAMPLE_BYTES.get(subtype)
     wanted = np.int16 if subtype == "PCM_16" else np.int32
-    if width is None or frames.ndim != 2 or frames.dtype != wanted:
+    if width is None or np.dtype(dtype) != wanted:
         return False
-    channels = frames.shape[1]
-    size = frames.shape[0] * channels * width
+    size = n * channels * width
     template = _empty_header(channels, sample_rate, subtype)
     if template is None or size > _MAX_DATA_BYTES:
         return False
@@ -231,14 +256,14 @@ def write(path: Path, frames: np.ndarray, sample_rate: int, subtype: str) -> boo
     fields[1], fields[12] = _HEADER.size - 8 + size + size % 2, size
     with open(path, "wb") as file:
         file.write(_HEADER.pack(*fields))
-        if width == 3:  # the top three bytes of each little-endian int32, a block at a time
-            packed = np.empty(_WRITE_FRAMES * channels * 3, np.uint8)
-            for start in range(0, frames.shape[0], _WRITE_FRAMES):
-                block = np.ascontiguousarray(frames[start : start + _WRITE_FRAMES]).reshape(-1)
-                _pack_24(block, packed)
-                file.write(packed[: 3 * block.size])
-        else:
-            file.write(np.ascontiguousarray(frames).astype(f"<i{width}", copy=False))
+        packed = np.empty(WRITE_FRAMES * channels * 3, np.uint8) if width == 3 else None
+        for start in range(0, n, WRITE_FRAMES):
+            frames = np.ascontiguousarray(block(start, min(start + WRITE_FRAMES, n)))
+            if packed is not None:  # the top three bytes of each little-endian int32
+                _pack_24(frames.reshape(-1), packed)
+                file.write(packed[: 3 * frames.size])
+            else:
+                file.write(frames.astype(f"<i{width}", copy=False))
         if size % 2:
             file.write(b"\0")  # RIFF pads a chunk to an even length
     return True

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from render import audio_io
+from render import audio_io, pcm_wav
 from render import cache as cache_module
 from render import digests as digests_module
 from render.cache import Cache, CacheOptions, parse_size
@@ -526,6 +526,7 @@ def test_a_full_disk_while_writing_from_the_cache_is_one_line(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(audio_io, "_write", full_disk)
+    monkeypatch.setattr(pcm_wav, "write_blocks", full_disk)  # integer WAV, written as quantised
     out = session_dir / "elsewhere"
     command = [session, "--quiet", "--cache", str(session_dir / "cache"), "--out", str(out)]
     assert main(command) == 1

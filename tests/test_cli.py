@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from render import audio_io
+from render import audio_io, pcm_wav
 from render.cli import main
 from render.dsp.dither import quantise
 from render.measure import integrated_loudness_lufs
@@ -171,7 +171,14 @@ def test_interrupted_write_leaves_previous_output_intact(
         real_write(path, frames[: len(frames) // 2], *args, **kwargs)
         raise failure
 
+    real_write_blocks = pcm_wav.write_blocks
+
+    def dying_write_blocks(path: Path, n: int, *args: object) -> bool:
+        real_write_blocks(path, n // 2, *args)  # type: ignore[arg-type]
+        raise failure
+
     monkeypatch.setattr(audio_io, "_write", dying_write)
+    monkeypatch.setattr(pcm_wav, "write_blocks", dying_write_blocks)  # integer WAV
     status = main([str(demo_copy / "session.yaml"), "--quiet", "--no-cache"])  # must write
     assert status == (130 if failure is KeyboardInterrupt else 1)
     assert sha256(demo_mix) == previous
@@ -187,6 +194,7 @@ def test_failed_first_render_leaves_no_output_folder(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(audio_io, "_write", full_disk)
+    monkeypatch.setattr(pcm_wav, "write_blocks", full_disk)  # integer WAV
     out = tmp_path / "fresh"
     command = [str(demo_copy / "session.yaml"), "--quiet", "--out", str(out), "--no-cache"]
     assert main(command) == 1
@@ -304,11 +312,11 @@ def test_a_killed_render_leaves_nothing_behind(demo_copy: Path, tmp_path: Path) 
     out = tmp_path / "killed"
     script = (
         "import os, signal\n"
-        "from render import audio_io\n"
+        "from render import audio_io, pcm_wav\n"
         "from render.cli import main\n"
         "def die(*args, **kwargs):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "audio_io._write = die\n"
+        "audio_io._write = pcm_wav.write_blocks = die\n"
         f"main([{str(demo_copy / 'session.yaml')!r}, '--quiet', '--no-cache', '--out', "
         f"{str(out)!r}])\n"
     )

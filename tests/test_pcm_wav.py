@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from render import pcm_wav
-from render.audio_io import StemReader, write_frames
+from render.audio_io import StemReader, encode, write_encoded, write_frames
 from render.pcm_wav import data_offset
 
 BITS = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
@@ -138,6 +138,24 @@ def test_written_files_equal_libsndfile_byte_for_byte(
     assert ours.read_bytes() == theirs.read_bytes()
     assert pcm_wav.write(tmp_path / "direct.wav", codes, 44_100, subtype)  # the direct path
     assert (tmp_path / "direct.wav").read_bytes() == theirs.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("file_format", "bit_depth"),
+    [("wav", 16), ("wav", 24), ("wav", 32), ("wav", "float"), ("flac", 16), ("flac", 24)],
+)
+def test_a_file_quantised_as_it_is_written_equals_the_encoded_frames(
+    tmp_path: Path, bit_depth: int | str, file_format: str
+) -> None:
+    """``write_encoded`` quantises integer WAV block by block as it writes; the file is the
+    one ``encode`` (all the codes at once) and ``write_frames`` make, for a length spanning
+    two write blocks, and for the formats it leaves to them."""
+    x = np.random.default_rng(8).uniform(-1.05, 1.05, (2, pcm_wav.WRITE_FRAMES + 1_001))
+    streamed, whole = tmp_path / f"streamed.{file_format}", tmp_path / f"whole.{file_format}"
+    write_encoded(streamed, x, 48_000, file_format, bit_depth, np.random.default_rng(2), "tpdf")
+    frames, container, subtype = encode(x, file_format, bit_depth, np.random.default_rng(2), "tpdf")
+    write_frames(whole, frames, 48_000, container, subtype)
+    assert streamed.read_bytes() == whole.read_bytes()
 
 
 def test_formats_it_does_not_write_are_left_to_libsndfile(

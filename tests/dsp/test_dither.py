@@ -4,11 +4,13 @@ the same seed gives the same codes."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.signal import freqz, welch
 
-from render.dsp.dither import Dither, _tpdf_lsb, quantise
+from render.dsp.dither import Dither, Quantiser, _tpdf_lsb, quantise
 
 FS = 44100  # the rate the filter was designed for (the quantiser itself has no rate)
 LO, HI = -32768.0, 32767.0  # 16-bit codes
@@ -136,3 +138,21 @@ def test_dither_does_not_depend_on_how_the_signal_is_split() -> None:
     whole = quantise(x, 16, np.random.default_rng(4), "tpdf")
     half = quantise(x[:, :2500], 16, np.random.default_rng(4), "tpdf")
     np.testing.assert_array_equal(half, whole[:2500])
+
+
+@pytest.mark.parametrize("dither", ["tpdf", "tpdf_shaped", "none"])
+@pytest.mark.parametrize(("channels", "bit_depth"), [(1, 16), (2, 24), (2, 16)])
+def test_blocks_of_any_size_give_the_whole_signals_codes(
+    dither: Dither, channels: int, bit_depth: int
+) -> None:
+    """A ``Quantiser`` fed block after block (sizes 1, 0, odd, large) writes the codes one
+    ``quantise`` of the whole writes: the dither follows the place, the shaper's errors
+    carry over."""
+    x = np.random.default_rng(12).uniform(-1.1, 1.1, (channels, 9_001))
+    whole = quantise(x, bit_depth, np.random.default_rng(6), dither)
+    quantiser = Quantiser(channels, bit_depth, np.random.default_rng(6), dither)
+    blocks = np.full(whole.shape, 7, whole.dtype)
+    edges = [0, 1, 1, 1_000, 4_097, 9_001]
+    for start, stop in itertools.pairwise(edges):
+        quantiser.quantise_into(x[:, start:stop], blocks[start:stop])
+    np.testing.assert_array_equal(blocks, whole)
