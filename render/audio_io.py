@@ -213,29 +213,31 @@ def write_encoded(
     rng: np.random.Generator,
     dither: Dither,
 ) -> None:
-    """``encode`` ``x`` and write it to ``path`` (``write_frames``). Integer WAV, most
+    """``encode`` ``x`` and write it to ``path`` (``write_frames``). Integer PCM, most
     deliverables, is quantised block by block as it is written (``Quantiser``, the same
-    codes), with no whole-song array of codes."""
-    container, subtype = WRITABLE_PCM[file_format], _PCM_SUBTYPES[bit_depth]
-    if container == "WAV" and bit_depth != "float":
-        quantiser = Quantiser(x.shape[0], bit_depth, rng, dither)
-        codes = np.empty((pcm_wav.WRITE_FRAMES, x.shape[0]), quantiser.dtype)
-
-        def block(start: int, stop: int) -> np.ndarray:
-            quantiser.quantise_into(x[:, start:stop], codes[: stop - start])
-            return codes[: stop - start]
-
-        channels, n = x.shape
-        with _library_errors(path, "write the file"):
-            if pcm_wav.write_blocks(
-                path, n, channels, quantiser.dtype, sample_rate, subtype, block
-            ):
-                return
-        frames = np.empty((n, channels), quantiser.dtype)  # a format left to libsndfile
-        quantiser.quantise_into(x, frames)
-    else:
+    codes and the same bytes), with no whole-song array of codes: 71 MB for 3 minutes of
+    stereo, 0.6 GB for a 30-minute album file."""
+    if bit_depth == "float":
         frames, container, subtype = encode(x, file_format, bit_depth, rng, dither)
-    write_frames(path, frames, sample_rate, container, subtype)
+        write_frames(path, frames, sample_rate, container, subtype)
+        return
+    container, subtype = WRITABLE_PCM[file_format], _PCM_SUBTYPES[bit_depth]
+    quantiser = Quantiser(x.shape[0], bit_depth, rng, dither)
+    codes = np.empty((pcm_wav.WRITE_FRAMES, x.shape[0]), quantiser.dtype)
+
+    def block(start: int, stop: int) -> np.ndarray:
+        quantiser.quantise_into(x[:, start:stop], codes[: stop - start])
+        return codes[: stop - start]
+
+    channels, n = x.shape
+    with _library_errors(path, "write the file"):
+        if container == "WAV" and pcm_wav.write_blocks(
+            path, n, channels, quantiser.dtype, sample_rate, subtype, block
+        ):
+            return
+        with sf.SoundFile(str(path), "w", sample_rate, channels, subtype, format=container) as file:
+            for start in range(0, n, pcm_wav.WRITE_FRAMES):
+                file.write(block(start, min(start + pcm_wav.WRITE_FRAMES, n)))
 
 
 def write_frames(

@@ -142,14 +142,24 @@ def test_written_files_equal_libsndfile_byte_for_byte(
 
 @pytest.mark.parametrize(
     ("file_format", "bit_depth"),
-    [("wav", 16), ("wav", 24), ("wav", 32), ("wav", "float"), ("flac", 16), ("flac", 24)],
+    [
+        ("wav", 16),
+        ("wav", 24),
+        ("wav", 32),
+        ("wav", "float"),
+        ("flac", 16),
+        ("flac", 24),
+        ("aiff", 16),
+        ("aiff", 24),
+    ],
 )
 def test_a_file_quantised_as_it_is_written_equals_the_encoded_frames(
     tmp_path: Path, bit_depth: int | str, file_format: str
 ) -> None:
-    """``write_encoded`` quantises integer WAV block by block as it writes; the file is the
-    one ``encode`` (all the codes at once) and ``write_frames`` make, for a length spanning
-    two write blocks, and for the formats it leaves to them."""
+    """``write_encoded`` quantises integer PCM block by block as it writes (WAV directly,
+    FLAC and AIFF through libsndfile); the file is the one ``encode`` (all the codes at
+    once) and ``write_frames`` make, for a length spanning two write blocks; float as
+    before."""
     x = np.random.default_rng(8).uniform(-1.05, 1.05, (2, pcm_wav.WRITE_FRAMES + 1_001))
     streamed, whole = tmp_path / f"streamed.{file_format}", tmp_path / f"whole.{file_format}"
     write_encoded(streamed, x, 48_000, file_format, bit_depth, np.random.default_rng(2), "tpdf")
