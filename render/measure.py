@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from render.dsp.eq import section, stereo_section
+from render.dsp.eq import _sosfilt
 from render.dsp.kernel_math import log10_each
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.true_peak import max_true_peak
@@ -270,19 +270,22 @@ _PARALLEL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure")
 def _weighted_tick_energies(
     row: np.ndarray, sos: np.ndarray, bounds: np.ndarray, gain: np.ndarray
 ) -> np.ndarray:
-    """Sum of squares of one channel, K-weighted from rest by ``sos`` (transposed direct
-    form II, as ``scipy.signal.sosfilt``), over samples ``bounds[k] .. bounds[k + 1] - 1``;
-    each input sample first multiplied by ``gain`` where ``gain`` is not empty."""
+    """Sum of squares of one channel, K-weighted from rest by ``sos`` (``eq._sosfilt``:
+    scipy's sosfilt to the bit, in registers), over samples ``bounds[k] .. bounds[k + 1] -
+    1``; each input sample first multiplied by ``gain`` where ``gain`` is not empty."""
     energies = np.empty(bounds.size - 1)
     state = _rest(sos.shape[0], 1)
     scaled = gain.size > 0
+    weighted = np.empty((1, _longest_tick(bounds)))
     for k in range(energies.size):
+        start, n = bounds[k], bounds[k + 1] - bounds[k]
+        y = weighted[:, :n]
+        for i in range(n):
+            y[0, i] = row[start + i] * gain[start + i] if scaled else row[start + i]
+        _sosfilt(sos, y, state, y)
         total = 0.0
-        for i in range(bounds[k], bounds[k + 1]):
-            value = row[i] * gain[i] if scaled else row[i]
-            for j in range(sos.shape[0]):
-                value = section(sos, j, state[j, 0], value)
-            total += value * value
+        for i in range(n):
+            total += y[0, i] * y[0, i]
         energies[k] = total
     return energies
 
@@ -291,24 +294,35 @@ def _weighted_tick_energies(
 def _weighted_stereo_tick_energies(
     x: np.ndarray, sos: np.ndarray, bounds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``_weighted_tick_energies`` of both channels of ``x`` (``[2, n]``) in one loop, the
-    two recursions side by side (the processor overlaps them), and the energy of the mono
-    fold ``(yL + yR) / sqrt(2)`` of the weighted channels per tick."""
+    """``_weighted_tick_energies`` of both channels of ``x`` (``[2, n]``), filtered side by
+    side in one SIMD loop, and the energy of the mono fold ``(yL + yR) / sqrt(2)`` of the
+    weighted channels per tick."""
     energies = np.empty((2, bounds.size - 1))
     folded = np.empty(bounds.size - 1)
     state = _rest(sos.shape[0], 2)
+    weighted = np.empty((2, _longest_tick(bounds)))
     for k in range(folded.size):
+        start, stop = bounds[k], bounds[k + 1]
+        y = weighted[:, : stop - start]
+        _sosfilt(sos, x[:, start:stop], state, y)
         left_total, right_total, fold_total = 0.0, 0.0, 0.0
-        for i in range(bounds[k], bounds[k + 1]):
-            left, right = x[0, i], x[1, i]
-            for j in range(sos.shape[0]):
-                left, right = stereo_section(sos, j, state, left, right)
+        for i in range(stop - start):
+            left, right = y[0, i], y[1, i]
             left_total += left * left
             right_total += right * right
             fold = (left + right) * _SQRT_HALF
             fold_total += fold * fold
         energies[0, k], energies[1, k], folded[k] = left_total, right_total, fold_total
     return energies, folded
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _longest_tick(bounds: np.ndarray) -> int:
+    """The most samples any tick holds (a tick's filtered samples are kept until summed)."""
+    longest = 0
+    for k in range(bounds.size - 1):
+        longest = max(longest, bounds[k + 1] - bounds[k])
+    return longest
 
 
 _SQRT_HALF = math.sqrt(0.5)

@@ -12,8 +12,8 @@ from render.kernel_cache import KEPT_BUILDS, kernel_folder, sources_digest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# K-weighted tick energies: measure's kernel, which inlines eq.section, a kernel of another
-# module.
+# K-weighted tick energies: measure's kernel, which calls eq._sosfilt, whose loop
+# biquad_loop.py (another module) writes into it.
 PROBE = """\
 import numpy as np
 from render.measure import _weighted_tick_energies
@@ -48,18 +48,17 @@ def probe_energy(package: Path, cache_home: Path) -> float:
     return float(run.stdout)
 
 
-def test_a_kernel_compiles_again_when_a_kernel_it_calls_changes(tmp_path: Path) -> None:
-    """numba would load measure's cached kernel after eq.py alone changed, still running the
-    old section inlined into it; the folder per state of the sources compiles it again.
-    Doubling the section's output quadruples the energy."""
+def test_a_kernel_compiles_again_when_code_it_calls_changes(tmp_path: Path) -> None:
+    """numba would load measure's cached kernel after biquad_loop.py alone changed, still
+    running the old filter loop compiled into it; the folder per state of the sources
+    compiles it again. Doubling the loop's output quadruples the energy."""
     package = copy_package(tmp_path)
     before = probe_energy(package, tmp_path / "cache")
-    eq = package / "dsp" / "eq.py"
-    source = eq.read_text()
-    section_end = "    state[1] = b2 * value - a2 * new\n    return new\n"
-    assert source.count(section_end) == 1
-    doubled = "    state[1] = b2 * value - a2 * new\n    return 2.0 * new\n"
-    eq.write_text(source.replace(section_end, doubled))
+    loop = package / "dsp" / "biquad_loop.py"
+    source = loop.read_text()
+    store = "        for c, channel_value in enumerate(lanes.unpack(value)):\n"
+    assert source.count(store) == 1
+    loop.write_text(source.replace(store, "        value = b.fadd(value, value)\n" + store))
     after = probe_energy(package, tmp_path / "cache")
     assert after == 4.0 * before
 

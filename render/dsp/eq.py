@@ -449,34 +449,6 @@ def _sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, y: np.ndarray) -> N
         source = y
 
 
-@njit(nogil=True, cache=True, inline="always")
-def section(sos: np.ndarray, k: int, state: np.ndarray, value: float) -> float:
-    """Section ``k`` of ``sos`` on one sample, in ``sosfilt``'s transposed direct form II
-    (``state[0..1]``, updated). Inlined where it is used."""
-    b0, b1, b2, a1, a2 = sos[k, 0], sos[k, 1], sos[k, 2], sos[k, 4], sos[k, 5]
-    new = b0 * value + state[0]
-    state[0] = b1 * value - a1 * new + state[1]
-    state[1] = b2 * value - a2 * new
-    return new
-
-
-@njit(nogil=True, cache=True, inline="always")
-def stereo_section(
-    sos: np.ndarray, k: int, zi: np.ndarray, left: float, right: float
-) -> tuple[float, float]:
-    """Section ``k`` of ``sos`` on one sample of each of two channels, in ``sosfilt``'s
-    transposed direct form II (state ``zi[k, channel, 0..1]``, updated): the two recursions
-    side by side, which the processor overlaps. Inlined where it is used."""
-    b0, b1, b2, a1, a2 = sos[k, 0], sos[k, 1], sos[k, 2], sos[k, 4], sos[k, 5]
-    new_left = b0 * left + zi[k, 0, 0]
-    new_right = b0 * right + zi[k, 1, 0]
-    zi[k, 0, 0] = b1 * left - a1 * new_left + zi[k, 0, 1]
-    zi[k, 1, 0] = b1 * right - a1 * new_right + zi[k, 1, 1]
-    zi[k, 0, 1] = b2 * left - a2 * new_left
-    zi[k, 1, 1] = b2 * right - a2 * new_right
-    return new_left, new_right
-
-
 def equalize(
     x: np.ndarray,
     sample_rate: int,
