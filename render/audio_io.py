@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import soundfile as sf
@@ -235,9 +235,9 @@ def write_encoded(
             path, n, channels, quantiser.dtype, sample_rate, subtype, block
         ):
             return
-        with sf.SoundFile(str(path), "w", sample_rate, channels, subtype, format=container) as file:
-            for start in range(0, n, pcm_wav.WRITE_FRAMES):
-                file.write(block(start, min(start + pcm_wav.WRITE_FRAMES, n)))
+        _write_blocks(
+            path, n, channels, sample_rate, container, subtype, block, pcm_wav.WRITE_FRAMES
+        )
 
 
 def write_frames(
@@ -276,18 +276,39 @@ def _write(
         if container != "WAV" or not pcm_wav.write(path, frames, sample_rate, subtype):
             sf.write(str(path), frames, sample_rate, subtype=subtype, format=container)
         return
-    with sf.SoundFile(
-        str(path),
-        "w",
+    n, channels = frames.shape
+    _write_blocks(
+        path,
+        n,
+        channels,
         sample_rate,
-        frames.shape[1],
+        container,
         subtype,
-        format=container,
+        lambda start, stop: frames[start:stop],
+        _LOSSY_BLOCK_FRAMES,
         compression_level=compression_level,
         bitrate_mode=bitrate_mode,
+    )
+
+
+def _write_blocks(
+    path: Path,
+    n: int,
+    channels: int,
+    sample_rate: int,
+    container: str,
+    subtype: str,
+    block: Callable[[int, int], np.ndarray],
+    block_frames: int,
+    **options: Any,
+) -> None:
+    """``n`` frames written through libsndfile ``block_frames`` at a time, ``block(start,
+    stop)`` giving frames ``start:stop`` in order; ``options`` go to ``sf.SoundFile``."""
+    with sf.SoundFile(
+        str(path), "w", sample_rate, channels, subtype, format=container, **options
     ) as file:
-        for start in range(0, frames.shape[0], _LOSSY_BLOCK_FRAMES):
-            file.write(frames[start : start + _LOSSY_BLOCK_FRAMES])
+        for start in range(0, n, block_frames):
+            file.write(block(start, min(start + block_frames, n)))
 
 
 def read_delivered(path: Path) -> tuple[np.ndarray, int]:

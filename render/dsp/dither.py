@@ -83,6 +83,7 @@ class Quantiser:
         self._shift = 0 if bit_depth == 16 else 32 - bit_depth
         self._key = np.uint64(rng.bit_generator.random_raw())
         self._dither = dither
+        self._coefficients = np.array(E_WEIGHTED_44K1)
         self._errors = np.zeros((channels, len(E_WEIGHTED_44K1)))  # e1..e5 per channel
         self._done = 0  # frames quantised so far
 
@@ -91,13 +92,12 @@ class Quantiser:
         of ``dtype``)."""
         samples = np.ascontiguousarray(x, dtype=np.float64)
         if self._dither == "tpdf_shaped":
-            coefficients = np.array(E_WEIGHTED_44K1)
             _quantise_shaped(
                 samples,
                 self._key,
                 self._scale,
                 self._shift,
-                coefficients,
+                self._coefficients,
                 self._done,
                 self._errors,
                 frames,
