@@ -2,14 +2,15 @@
 
 Tracks are independent until they reach a bus, so they render concurrently in threads (the
 decoders, scipy filters and numba kernels release the GIL). Strips whose whole chain can
-stream are rendered block by block (``render.streamed``): every streamed track's block ``k``
-is processed by the workers while the main thread sums block ``k - 1`` into the buses and
-runs the streamed buses over it, so bus accumulators are one block long, not one song, and
-the caches stay warm. The other strips render whole, in render order, at most ``jobs``
-tracks at a time. Either way each bus receives its inputs in render order (a strip streams
-only if no bus it feeds has already received a whole-rendered input), so the same session
-gives the same bits for every ``jobs``, streamed or not; the sums are exact besides
-(``levels.accumulate``), so the bits would not depend on that order either. With a render cache
+stream are rendered block by block (``render.streamed``): the workers process every
+streamed track's block ``k`` and sum it into the buses' blocks ``k`` themselves (panned,
+faded and summed in one pass), and the main thread queues each streamed bus's block ``k``
+once its inputs are in, so bus accumulators are one block long, not one song, and the
+caches stay warm. The other strips render whole, in render order, at most ``jobs`` tracks at
+a time. The sums are exact (``levels.accumulate``), so the bits do not depend on the order
+in which the workers sum, and the same session gives the same bits for every ``jobs``,
+streamed or not (a strip streams only if no bus it feeds has already received a
+whole-rendered input, which keeps each bus's inputs in render order too). With a render cache
 (``render.strip_cache``), a strip whose output is cached is served from it in the place it
 would have rendered, and a strip that only feeds cached strips is not rendered at all; a
 bus's input may be its cached sum, updated by the inputs that changed (``render.sum_cache``),
@@ -20,9 +21,11 @@ A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps a
 
 from __future__ import annotations
 
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +39,7 @@ from render.graph import Node, RenderPlan, needed_strips, plan
 from render.samples import WithSamples
 from render.session.model import MIX_BUS, Session, Track
 from render.streamed import StreamedBus, StreamedTrack
-from render.strip import StripOutput
+from render.strip import Levels, StripOutput
 from render.strip_cache import CachedStrip, Recording, StripCache
 from render.strip_render import BLOCK, StripRenderer
 from render.sum_cache import Prefetched
@@ -122,13 +125,18 @@ class _Mixer:
         self.updates = strips.updates if strips else {}  # bus inputs made from cached sums
         self.sum_writers: dict[str, Writer | None] = {}
         self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
-        self.blocks: dict[str, np.ndarray] = {}  # this block's inputs of the streamed buses
+        self.blocks: dict[tuple[str, int], np.ndarray] = {}  # streamed buses' inputs by block
         self.recorded = strips.recorded if strips else set()  # buses whose sums are recorded
         self.covered = strips.covered if strips else {}  # the inputs each of their sums holds
         self.apart: dict[str, np.ndarray] = {}  # whole-song inputs they do not cover
-        self.apart_blocks: dict[str, np.ndarray] = {}  # this block's, of streamed buses
+        self.apart_blocks: dict[tuple[str, int], np.ndarray] = {}  # by block, streamed buses'
         self.streamed: set[str] = set()
         self.keys: dict[str, np.ndarray] = {}
+        # Workers sum their blocks themselves: one lock guards making the buffers above,
+        # and one per bus its sums (taken in name order, so two workers never deadlock).
+        self._making = threading.Lock()
+        self._summing = {node.name: threading.Lock() for node in render_plan.nodes}
+        self._summing[MIX_BUS] = threading.Lock()
         self.render = StripRenderer(session, render_plan, self.keys)
         self.notes: list[str] = list(render_plan.notes)
         self.used = {  # what a render without cache renders: heard, or keying a sidechain
@@ -211,17 +219,16 @@ class _Mixer:
         return chosen
 
     def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
-        """Render ``nodes`` block by block, every strip's blocks in the workers and the sums
-        here, in render order. A bus's block is queued once its inputs are summed and its
-        previous block is done, and its output summed onwards once it is done (at most
-        ``_LAG_BLOCKS`` blocks later), so that the buses run in the workers too, beside the
-        next blocks' tracks; only a bus that listens to another (an input or a key) waits
-        for it."""
+        """Render ``nodes`` block by block in the workers, each block summed onwards by the
+        worker that made it. A bus's block is queued once its inputs are summed and its
+        previous block is done, and waited for only while more than ``_LAG_BLOCKS`` blocks
+        of the buses are queued, so that the buses run beside the next blocks' tracks; only
+        a bus that listens to another (an input or a key) waits for it."""
         tracks = [self._streamed_strip(node) for node in nodes if node.is_track]
         buses: list[_Streamed] = []
-        queued: deque[tuple[Node, Future[StripOutput], int]] = deque()
+        queued: deque[Future[None]] = deque()
         offsets = range(0, self.plan.length, BLOCK) if nodes else range(0)
-        futures: list[Future[StripOutput]] = []
+        futures: list[Future[None]] = []
         try:
             futures = [pool.submit(track.block, 0, self._block_length(0)) for track in tracks]
             # The buses are made while the workers start on the tracks: making a reverb's
@@ -236,51 +243,45 @@ class _Mixer:
                 or any(e.sidechain in names for e in bus.node.chain)
                 for bus in buses
             }
-            last: dict[str, Future[StripOutput] | None] = dict.fromkeys(names)
+            last: dict[str, Future[None] | None] = dict.fromkeys(names)
             for offset in offsets:
                 following = offset + BLOCK
                 for index, track in enumerate(tracks):
-                    output = futures[index].result()
-                    # Queue this track's next block before summing this one, so the workers
-                    # never wait for the sums (a track's blocks still run one after another).
+                    futures[index].result()  # this block summed (a track's blocks in order)
                     if following < self.plan.length:
                         n = self._block_length(following)
                         futures[index] = pool.submit(track.block, following, n)
-                    self.deliver(track.node, output, offset)
-                # The earlier blocks' buses that are done: the others are summed onwards
-                # later, so the workers go on with this block while a slow bus finishes.
-                self._deliver_queued(queued, keep=_LAG_BLOCKS * len(buses))
+                # The earlier blocks' buses that are done; a slow bus goes on beside this
+                # block's tracks.
+                _settle(queued, keep=_LAG_BLOCKS * len(buses))
                 for bus in buses:
                     if listens[bus.node.name]:
-                        self._deliver_queued(queued)
-                    x = self.blocks.pop(bus.node.name, None)
+                        _settle(queued)
+                    name = bus.node.name
+                    x = self._take(self.blocks, name, offset)
                     if x is None:
                         x = np.zeros((2, self._block_length(offset)))
-                    apart = self.apart_blocks.pop(bus.node.name, None)
-                    x = self.bus_input(bus.node.name, x, offset, apart)
+                    apart = self._take(self.apart_blocks, name, offset)
+                    x = self.bus_input(name, x, offset, apart)
                     keys = self._keys(bus.node.chain, offset)
-                    before = last[bus.node.name]
                     arguments = (offset, x, keys) if bus.takes_input else (offset, x.shape[1])
-                    future = _queue_after(pool, before, bus.block, *arguments)
-                    last[bus.node.name] = future
-                    queued.append((bus.node, future, offset))
-            self._deliver_queued(queued)
+                    last[name] = _queue_after(pool, last[name], bus.block, *arguments)
+                    queued.append(last[name])
+            _settle(queued)
         finally:
-            pending = futures + [future for _, future, _ in queued]
+            pending = futures + list(queued)
             for future in pending:
                 future.cancel()
             wait(pending)  # a block still running may be reading its stem
             for strip in tracks + buses:
                 strip.close()
 
-    def _deliver_queued(
-        self, queued: deque[tuple[Node, Future[StripOutput], int]], keep: int = 0
-    ) -> None:
-        """Sum the queued bus blocks onwards, in the order they were queued (render order):
-        all of them, or those done, waiting only while more than ``keep`` are left."""
-        while queued and (len(queued) > keep or queued[0][1].done()):
-            node, future, offset = queued.popleft()
-            self.deliver(node, future.result(), offset)
+    def _take(
+        self, blocks: dict[tuple[str, int], np.ndarray], name: str, offset: int
+    ) -> np.ndarray | None:
+        """Bus ``name``'s input block at ``offset`` from ``blocks``, once summed (or None)."""
+        with self._making:
+            return blocks.pop((name, offset), None)
 
     def _block_length(self, offset: int) -> int:
         return min(BLOCK, self.plan.length - offset)
@@ -290,13 +291,13 @@ class _Mixer:
         into the cache where there is one)."""
         cached = self.served(node)
         if cached is not None:
-            return _Streamed(node, cached, None, self.plan.length)
+            return _Streamed(node, cached, None, self)
         strip: StreamedTrack | StreamedBus
         if node.is_track:
             strip = self.render.track(node, self.plan.stems[node.name])
         else:
             strip = self.render.bus(node)
-        return _Streamed(node, strip, self.recording(node), self.plan.length)
+        return _Streamed(node, strip, self.recording(node), self)
 
     def _keys(self, chain: Sequence[PreparedEffect], offset: int) -> list[np.ndarray | None]:
         """Each insert's sidechain key for the block at ``offset`` (None where it has none)."""
@@ -333,14 +334,43 @@ class _Mixer:
             recording.finish()
 
     def deliver(self, node: Node, output: StripOutput, offset: int) -> None:
-        """Sum a strip's block at ``offset`` into the buses it feeds (in render order only)."""
-        n = output.post.shape[1]
+        """Sum a strip's block at ``offset`` into the buses it feeds (from any thread: the
+        sums are exact, so the same bits in any order)."""
         if node.name in self.plan.key_sources:
+            n = output.post.shape[1]
             self._buffer(self.keys, node.name)[:, offset : offset + n] = output.post
+        for tap, signal in (("pre", output.pre), ("post", output.post)):
+            self._sum(node, tap, signal, offset)
+
+    def deliver_levels(self, node: Node, levels: Levels, x: np.ndarray, offset: int) -> None:
+        """``deliver`` of ``levels.apply(x, offset)``, panned, faded and summed in one pass
+        where the levels are static and the strip keys no sidechain."""
+        static = levels.static()
+        if static is None or node.name in self.plan.key_sources:
+            self.deliver(node, levels.apply(x, offset), offset)
+            return
+        pan, fader = static
+        self._sum(node, "pre", x, offset, pan)
+        self._sum(node, "post", x, offset, pan, fader)
+
+    def _sum(
+        self,
+        node: Node,
+        tap: str,
+        signal: np.ndarray | None,
+        offset: int,
+        pan: tuple[float, float] = (1.0, 1.0),
+        fader: float = 1.0,
+    ) -> None:
+        """Sum ``signal`` (panned by ``pan`` and faded by ``fader``) into the buses that
+        ``node`` feeds from ``tap`` (``"pre"``, or ``"post"`` for the main out too)."""
         if not node.audible:
             return
-        sums: dict[str, tuple[list[np.ndarray], list[float]]] = {"pre": ([], []), "post": ([], [])}
+        n = signal.shape[1] if signal is not None else 0
+        fed: list[tuple[str, np.ndarray, float]] = []
         for out in node.outputs:
+            if ("pre" if out.tap == "pre" else "post") != tap:
+                continue
             if out.target not in self.needed or out.target in self.cached:
                 continue  # its output is cached: what feeds it need not be summed
             edge = (node.name, out.tap, out.level_db)
@@ -349,22 +379,35 @@ class _Mixer:
                 continue  # in the bus's cached sum already
             # An input the bus's recorded sum does not cover is summed apart, added after.
             apart = out.target in self.recorded and edge not in self.covered[out.target]
-            blocks, buses = (self.apart_blocks, self.apart) if apart else (self.blocks, self.buses)
             if out.target in self.streamed:
-                bus = blocks.get(out.target)
-                if bus is None:
-                    bus = blocks[out.target] = np.zeros((2, n))
+                blocks = self.apart_blocks if apart else self.blocks
+                bus = self._block(blocks, out.target, offset, n)
             else:
-                bus = self._buffer(buses, out.target)[:, offset : offset + n]
-            buses_fed, gains = sums["pre" if out.tap == "pre" else "post"]
-            buses_fed.append(bus)
-            gains.append(db_to_gain(out.level_db))
-        # One pass over the block for each of its taps (the sums are exact in any order).
-        for tap, signal in (("pre", output.pre), ("post", output.post)):
-            buses_fed, gains = sums[tap]
-            if buses_fed:
-                assert signal is not None
-                accumulate_into(buses_fed, signal, gains)
+                buffer = self._buffer(self.apart if apart else self.buses, out.target)
+                bus = buffer[:, offset : offset + n]
+            fed.append((out.target, bus, db_to_gain(out.level_db)))
+        if not fed:
+            return
+        assert signal is not None
+        with self._locked(sorted({target for target, _, _ in fed})):
+            accumulate_into([bus for _, bus, _ in fed], signal, [g for _, _, g in fed], pan, fader)
+
+    @contextmanager
+    def _locked(self, targets: list[str]) -> Iterator[None]:
+        """Hold the summing locks of ``targets`` (sorted)."""
+        with ExitStack() as stack:
+            for target in targets:
+                stack.enter_context(self._summing[target])
+            yield
+
+    def _block(
+        self, blocks: dict[tuple[str, int], np.ndarray], name: str, offset: int, n: int
+    ) -> np.ndarray:
+        """Bus ``name``'s input block at ``offset`` in ``blocks``, made (silent) on first use."""
+        with self._making:
+            if (name, offset) not in blocks:
+                blocks[name, offset] = np.zeros((2, n))
+            return blocks[name, offset]
 
     def mix_input(self) -> None:
         """The mix bus's whole input (``bus_input``), before the pool that renders the
@@ -407,32 +450,40 @@ class _Mixer:
 
     def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
         """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use."""
-        if name not in buffers:
-            buffers[name] = memory.zeros((2, self.plan.length))
-        return buffers[name]
+        with self._making:
+            if name not in buffers:
+                buffers[name] = memory.zeros((2, self.plan.length))
+            return buffers[name]
+
+
+def _settle(queued: deque[Future[None]], keep: int = 0) -> None:
+    """Wait for the queued bus blocks (raising where one failed), in the order they were
+    queued: all of them, or those done, waiting only while more than ``keep`` are left."""
+    while queued and (len(queued) > keep or queued[0].done()):
+        queued.popleft().result()
 
 
 def _queue_after(
     pool: ThreadPoolExecutor,
-    before: Future[StripOutput] | None,
-    block: Callable[..., StripOutput],
+    before: Future[None] | None,
+    block: Callable[..., None],
     *args: Any,
-) -> Future[StripOutput]:
+) -> Future[None]:
     """``block(*args)`` queued on ``pool`` once ``before`` (the strip's previous block, or
     None) is done, so a strip's blocks run in order while no worker sits waiting for the one
     before on another worker. The future fails where ``before`` failed."""
     if before is None:
         return pool.submit(block, *args)
-    result: Future[StripOutput] = Future()
+    result: Future[None] = Future()
 
-    def start(previous: Future[StripOutput]) -> None:
+    def start(previous: Future[None]) -> None:
         if not result.set_running_or_notify_cancel():
             return  # cancelled while it waited
         if (failure := _failure(previous)) is not None:
             result.set_exception(failure)
             return
         try:
-            pool.submit(block, *args).add_done_callback(lambda done: _settle(result, done))
+            pool.submit(block, *args).add_done_callback(lambda done: _pass_on(result, done))
         except RuntimeError as error:  # the pool is shutting down
             result.set_exception(error)
 
@@ -440,7 +491,7 @@ def _queue_after(
     return result
 
 
-def _settle(result: Future[StripOutput], done: Future[StripOutput]) -> None:
+def _pass_on(result: Future[None], done: Future[None]) -> None:
     """Give ``result`` (running) the outcome of ``done``."""
     if (failure := _failure(done)) is None:
         result.set_result(done.result())
@@ -448,32 +499,40 @@ def _settle(result: Future[StripOutput], done: Future[StripOutput]) -> None:
         result.set_exception(failure)
 
 
-def _failure(done: Future[StripOutput]) -> BaseException | None:
+def _failure(done: Future[None]) -> BaseException | None:
     """Why ``done`` (a finished future) failed, its cancelling included; None if it did not."""
     return CancelledError() if done.cancelled() else done.exception()
 
 
 class _Streamed:
     """A streamed strip's blocks: rendered (``StreamedTrack``, ``StreamedBus``) or served
-    from the cache (``CachedStrip``), and recorded into the cache as they are rendered."""
+    from the cache (``CachedStrip``), recorded into the cache as they are rendered, and
+    summed onwards by the ``mixer``."""
 
     def __init__(
         self,
         node: Node,
         source: StreamedTrack | StreamedBus | CachedStrip,
         recording: Recording | None,
-        length: int,
+        mixer: _Mixer,
     ) -> None:
-        self.node, self.source, self.recording, self.length = node, source, recording, length
+        self.node, self.source, self.recording, self.mixer = node, source, recording, mixer
         self.takes_input = isinstance(source, StreamedBus)  # a bus's summed input block
 
-    def block(self, offset: int, *arguments: Any) -> StripOutput:
-        output = self.source.block(offset, *arguments)
+    def block(self, offset: int, *arguments: Any) -> None:
+        """Make the block at ``offset`` and sum it into the buses it feeds; panned, faded and
+        summed in one pass where no recording needs it whole."""
+        source = self.source
+        if self.recording is None and not isinstance(source, CachedStrip):
+            x = source.inserts(offset, *arguments)
+            self.mixer.deliver_levels(self.node, source.levels, x, offset)
+            return
+        output = source.block(offset, *arguments)
         if self.recording is not None:
             self.recording.append(offset, output)
-            if offset + output.post.shape[1] == self.length:
+            if offset + output.post.shape[1] == self.mixer.plan.length:
                 self.recording.finish()
-        return output
+        self.mixer.deliver(self.node, output, offset)
 
     def close(self) -> None:
         if not isinstance(self.source, StreamedBus):

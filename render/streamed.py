@@ -31,9 +31,13 @@ class StreamedBus:
     def block(self, offset: int, x: np.ndarray, keys: list[np.ndarray | None]) -> StripOutput:
         """Block ``x`` (``[2, n]``, the bus's input at timeline ``offset``) through the bus;
         ``keys`` holds each insert's sidechain key block (None where it has none)."""
+        return self.levels.apply(self.inserts(offset, x, keys), offset)
+
+    def inserts(self, offset: int, x: np.ndarray, keys: list[np.ndarray | None]) -> np.ndarray:
+        """``block`` before the fader and pan."""
         for stage, key in zip(self.stages, keys, strict=True):
             x = stage(x, key)
-        return self.levels.apply(x, offset)
+        return x
 
 
 class StreamedTrack:
@@ -57,6 +61,10 @@ class StreamedTrack:
     def block(self, offset: int, n: int) -> StripOutput:
         """The track's ``n`` samples from timeline ``offset`` on, after its inserts, fader
         and pan (blocks must come in timeline order)."""
+        return self.levels.apply(self.inserts(offset, n), offset)
+
+    def inserts(self, offset: int, n: int) -> np.ndarray:
+        """``block`` before the fader and pan: ``[channels, n]``."""
         begin, end = self.clip.overlap(offset, n)
         # Where the clip covers the whole block the stem is decoded straight into it.
         x = np.empty((self.channels, n)) if end - begin == n else np.zeros((self.channels, n))
@@ -73,7 +81,7 @@ class StreamedTrack:
                 x[:, at : at + end - begin] *= gains
         for stage in self.stages:
             x = stage(x, None)
-        return self.levels.apply(x, offset)
+        return x
 
     def close(self) -> None:
         if self.reader is not None:

@@ -82,6 +82,13 @@ class Levels:
             self.fader = db_to_gain(strip.gain_db)
         self.needs_pre = needs_pre
 
+    def static(self) -> tuple[tuple[float, float], float] | None:
+        """The pan's left and right gains and the fader, where neither is automated."""
+        if any(isinstance(g, np.ndarray) and g.ndim for g in (*self.pan, self.fader)):
+            return None
+        left, right = self.pan
+        return (float(left), float(right)), float(self.fader)
+
     def apply(self, x: np.ndarray, offset: int) -> StripOutput:
         """Pan and fade block ``x`` (``[channels, n]``) that starts at timeline ``offset``."""
         n = x.shape[1]

@@ -122,22 +122,25 @@ def _accumulate(
     third: np.ndarray,
     count: int,
     values: np.ndarray,
+    pan: float,
+    fader: float,
     gains: np.ndarray,
 ) -> None:
-    """The first ``count`` (1 to 3) of ``first``, ``second`` and ``third`` each += ``values``
-    times its gain, rounded to the grid; one loop per count, so that each vectorises."""
+    """The first ``count`` (1 to 3) of ``first``, ``second`` and ``third`` each +=
+    ``(values * pan) * fader`` times its gain, rounded to the grid; one loop per count, so
+    that each vectorises."""
     a, b, c = gains[0], gains[1], gains[2]
     if count == 1:
         for i in range(values.size):
-            first[i] += (values[i] * a + _GRID) - _GRID
+            first[i] += (values[i] * pan * fader * a + _GRID) - _GRID
     elif count == 2:
         for i in range(values.size):
-            v = values[i]
+            v = values[i] * pan * fader
             first[i] += (v * a + _GRID) - _GRID
             second[i] += (v * b + _GRID) - _GRID
     else:
         for i in range(values.size):
-            v = values[i]
+            v = values[i] * pan * fader
             first[i] += (v * a + _GRID) - _GRID
             second[i] += (v * b + _GRID) - _GRID
             third[i] += (v * c + _GRID) - _GRID
@@ -157,11 +160,19 @@ def accumulate(destination: np.ndarray, source: np.ndarray, gain: float) -> None
 
 
 def accumulate_into(
-    destinations: Sequence[np.ndarray], source: np.ndarray, gains: Sequence[float]
+    destinations: Sequence[np.ndarray],
+    source: np.ndarray,
+    gains: Sequence[float],
+    pan: tuple[float, float] = (1.0, 1.0),
+    fader: float = 1.0,
 ) -> None:
-    """``accumulate`` of ``source`` into each destination with its gain, reading ``source``
-    once for up to three of them: a track's block feeds its bus and two sends, and a worker
-    on the other core made it, so every reading of it came from that core's cache.
+    """``accumulate`` of ``source`` into each destination (``[channels, n]``) with its gain,
+    reading ``source`` once for up to three of them: a track's block feeds its bus and two
+    sends, and a worker on the other core made it, so every reading of it came from that
+    core's cache. With ``pan`` (the left and right gains) and ``fader``, what is summed is
+    ``source`` panned and faded first, ``(x * pan) * fader`` as ``pan_and_fade`` makes it
+    (a mono source feeds both sides): the same bits, without writing the faded block and
+    reading it back. A factor of 1.0 changes no bit.
 
     The kernel sums one row at a time: a row of a block cut from a whole-song buffer is
     contiguous, and numba vectorises the loop only for an array it knows to be (a 2-D slice
@@ -171,7 +182,8 @@ def accumulate_into(
         group = destinations[start : start + 3]
         factors = np.zeros(3)
         factors[: len(group)] = gains[start : start + 3]
-        for channel in range(source.shape[0]):
+        for channel in range(group[0].shape[0]):
             rows = [destination[channel] for destination in group]
             rows += rows[:1] * (3 - len(rows))  # placeholders: the kernel sums ``count`` rows
-            _accumulate(*rows, len(group), source[channel], factors)
+            row = source[min(channel, source.shape[0] - 1)]
+            _accumulate(*rows, len(group), row, float(pan[channel]), float(fader), factors)

@@ -114,3 +114,23 @@ def test_one_source_into_several_buses_sums_as_one_at_a_time(
         accumulate(bus, source, gain)
     for together, alone in zip(one_pass, one_by_one, strict=True):
         assert np.array_equal(together, alone)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_panned_and_faded_in_the_sum_as_in_pan_and_fade(
+    inputs: list[tuple[np.ndarray, float]], rng: np.random.Generator, channels: int, count: int
+) -> None:
+    """A strip's pan and fader applied in the summing pass give each bus the bits that
+    summing ``pan_and_fade``'s output gives: its pre-fader sends (fader 1) and the rest."""
+    x = rng.standard_normal((channels, 5000))
+    left, right, fader = 0.7071067811865476, 0.3, 10 ** (-7.5 / 20)
+    panned, faded = pan_and_fade(x, left, right, fader, pre=True)
+    gains = [gain for _, gain in inputs[1 : count + 1]]
+    for signal, factor in ((panned, 1.0), (faded, fader)):
+        fused = [bus.copy() for bus, _ in inputs[1 : count + 1]]
+        two_pass = [bus.copy() for bus, _ in inputs[1 : count + 1]]
+        accumulate_into(fused, x, gains, (left, right), factor)
+        accumulate_into(two_pass, signal, gains)
+        for one, other in zip(fused, two_pass, strict=True):
+            assert np.array_equal(one, other)
