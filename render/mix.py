@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +37,7 @@ from render.dsp.levels import accumulate_into, db_to_gain
 from render.graph import Node, RenderPlan, needed_strips, plan
 from render.samples import WithSamples
 from render.session.model import MIX_BUS, Session, Track
-from render.streamed import StreamedBus, StreamedTrack
+from render.streamed import StreamedBus, StreamedPair, StreamedTrack
 from render.strip import Levels, StripOutput
 from render.strip_cache import CachedStrip, Recording, StripCache
 from render.strip_render import BLOCK, StripRenderer
@@ -133,7 +132,7 @@ class _Mixer:
         self.streamed: set[str] = set()
         self.keys: dict[str, np.ndarray] = {}
         # Workers sum their blocks themselves: one lock guards making the buffers above,
-        # and one per bus its sums (taken in name order, so two workers never deadlock).
+        # and one per bus its sums.
         self._making = threading.Lock()
         self._summing = {node.name: threading.Lock() for node in render_plan.nodes}
         self._summing[MIX_BUS] = threading.Lock()
@@ -224,7 +223,7 @@ class _Mixer:
         previous block is done, and waited for only while more than ``_LAG_BLOCKS`` blocks
         of the buses are queued, so that the buses run beside the next blocks' tracks; only
         a bus that listens to another (an input or a key) waits for it."""
-        tracks = [self._streamed_strip(node) for node in nodes if node.is_track]
+        tracks = _paired([self._streamed_strip(node) for node in nodes if node.is_track])
         buses: list[_Streamed] = []
         queued: deque[Future[None]] = deque()
         offsets = range(0, self.plan.length, BLOCK) if nodes else range(0)
@@ -386,19 +385,21 @@ class _Mixer:
                 buffer = self._buffer(self.apart if apart else self.buses, out.target)
                 bus = buffer[:, offset : offset + n]
             fed.append((out.target, bus, db_to_gain(out.level_db)))
-        if not fed:
-            return
-        assert signal is not None
-        with self._locked(sorted({target for target, _, _ in fed})):
-            accumulate_into([bus for _, bus, _ in fed], signal, [g for _, _, g in fed], pan, fader)
-
-    @contextmanager
-    def _locked(self, targets: list[str]) -> Iterator[None]:
-        """Hold the summing locks of ``targets`` (sorted)."""
-        with ExitStack() as stack:
-            for target in targets:
-                stack.enter_context(self._summing[target])
-            yield
+        while fed:
+            # The buses no other worker is summing into now, in one pass; then the others.
+            # A worker waits for a lock only while it holds none, so none ever deadlocks.
+            free = [item for item in fed if self._summing[item[0]].acquire(blocking=False)]
+            if not free:
+                self._summing[fed[0][0]].acquire()
+                free = fed[:1]
+            try:
+                assert signal is not None
+                buses, gains = [bus for _, bus, _ in free], [gain for _, _, gain in free]
+                accumulate_into(buses, signal, gains, pan, fader)
+            finally:
+                for target, _, _ in free:
+                    self._summing[target].release()
+            fed = [item for item in fed if not any(item is done for done in free)]
 
     def _block(
         self, blocks: dict[tuple[str, int], np.ndarray], name: str, offset: int, n: int
@@ -502,6 +503,44 @@ def _pass_on(result: Future[None], done: Future[None]) -> None:
 def _failure(done: Future[None]) -> BaseException | None:
     """Why ``done`` (a finished future) failed, its cancelling included; None if it did not."""
     return CancelledError() if done.cancelled() else done.exception()
+
+
+def _paired(strips: list[_Streamed]) -> list[_Streamed | _Paired]:
+    """``strips`` with those that pair (``StreamedPair.pairs``) in pairs, each pair where its
+    first track was, each track with the first after it that it pairs with."""
+    units: list[_Streamed | _Paired] = []
+    waiting: list[_Streamed] = []  # rendered, not served or recorded: each may pair
+    for strip in strips:
+        source = strip.source
+        if not isinstance(source, StreamedTrack) or strip.recording is not None:
+            units.append(strip)
+            continue
+        partner = next((w for w in waiting if StreamedPair.pairs(w.source, source)), None)
+        if partner is None:
+            waiting.append(strip)
+            units.append(strip)
+        else:
+            waiting.remove(partner)
+            units[units.index(partner)] = _Paired(partner, strip)
+    return units
+
+
+class _Paired:
+    """Two streamed tracks rendered side by side (``StreamedPair``), each block of each
+    summed onwards by the ``mixer`` as a ``_Streamed`` sums its own."""
+
+    def __init__(self, first: _Streamed, second: _Streamed) -> None:
+        assert isinstance(first.source, StreamedTrack) and isinstance(second.source, StreamedTrack)
+        self.strips = (first, second)
+        self.pair = StreamedPair(first.source, second.source)
+
+    def block(self, offset: int, n: int) -> None:
+        for strip, x in zip(self.strips, self.pair.inserts(offset, n), strict=True):
+            levels = strip.source.levels  # type: ignore[union-attr]
+            strip.mixer.deliver_levels(strip.node, levels, x, offset)
+
+    def close(self) -> None:
+        self.pair.close()
 
 
 class _Streamed:

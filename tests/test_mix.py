@@ -16,6 +16,7 @@ import pytest
 
 from render.mix import _queue_after, render_mix
 from render.session import load_session
+from render.streamed import StreamedPair
 from tests.conftest import SAMPLE_RATE, sine, write_stem
 
 ATOL = 1e-9
@@ -148,6 +149,41 @@ def test_jobs_do_not_change_a_bit(stems: Path) -> None:
     one = mix_of(stems, tracks, jobs=1)
     four = mix_of(stems, tracks, jobs=4)
     assert one.tobytes() == four.tobytes()
+
+
+def test_tracks_equalized_side_by_side_keep_their_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed tracks whose chains open with equalizers of as many sections (3 here) are decoded
+    into one block and equalized in one loop, two mono or two stereo at a time; each gets
+    the bits it gets alone, over several blocks, with clips that start and end inside a
+    block, and in a chain that goes on after the equalizer."""
+    rng = np.random.default_rng(7)
+    for name, channels in (("m1", 1), ("m2", 1), ("s1", 2), ("s2", 2), ("s3", 2)):
+        write_stem(tmp_path / "stems" / f"{name}.wav", rng.uniform(-0.5, 0.5, (channels, 150_000)))
+    eq = "{eq: {highpass: 40 Hz, bands: [{peak: 400 Hz, gain: -3 dB}, {peak: 8 kHz, gain: 2 dB}]}}"
+    other = "{eq: {lowpass: 12 kHz, bands: [{peak: 1 kHz, gain: 4 dB}, {peak: 90 Hz, gain: 2 dB}]}}"
+    compressor = "{compressor: {threshold: -20 dB, ratio: 3, attack: 5 ms}}"
+    tracks = (
+        f"  a: {{stem: m1.wav, pan: L40, inserts: [{eq}]}}\n"
+        f"  b: {{stem: s1.wav, start: 0.5 s, fade_out: 0.3 s, inserts: [{eq}, {compressor}]}}\n"
+        f"  c: {{stem: m2.wav, gain: -3 dB, inserts: [{other}, {compressor}]}}\n"
+        f"  d: {{stem: s2.wav, pan: R20, inserts: [{other}]}}\n"
+        f"  e: {{stem: s3.wav, inserts: [{compressor}, {eq}]}}\n"
+    )
+    paired: list[int] = []
+    inserts = StreamedPair.inserts
+
+    def spy(self: StreamedPair, offset: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        paired.append(self.first.channels)
+        return inserts(self, offset, n)
+
+    monkeypatch.setattr(StreamedPair, "inserts", spy)
+    together = mix_of(tmp_path, tracks)
+    assert sorted(set(paired)) == [1, 2]  # a with c, b with d; e's chain opens otherwise
+    monkeypatch.setattr(StreamedPair, "pairs", staticmethod(lambda first, second: False))
+    alone = mix_of(tmp_path, tracks)
+    assert together.tobytes() == alone.tobytes()
 
 
 def test_a_strips_blocks_queue_in_order_and_pass_on_a_failure() -> None:

@@ -8,6 +8,11 @@ alias the signal, so every sample stores and reloads it. Five stereo sections th
 ``<2 x double>`` multiply, add or subtract, and the state of up to ``MOST_SECTIONS`` sections
 lives in SSA values (phi nodes) for the whole loop: about 16 cycles a frame.
 
+Two tracks' cascades of as many sections can share the loop too, each in its own lanes with
+its own coefficients (``<4 x double>`` for two stereo tracks): the loop is bound by the
+latency of each section's recursion, not by its operations, so two stereo tracks take about
+20 cycles a frame where one takes 16.
+
 The bits stay scipy's: each lane does the same IEEE operations, in the same order, as
 ``sosfilt`` does on its channel, and the multiplies and adds carry no ``contract`` flag, so
 LLVM never fuses them into FMAs (which would round differently on CPUs with and without
@@ -20,6 +25,10 @@ from typing import Any
 
 from render.jit import intrinsic
 
+LANES = {2: (1, 2), 3: (2, 4)}
+"""The channel counts (SIMD lanes) emitted for each rank of ``sos``: one cascade (2-D) on
+one or two channels, or two (3-D), each on half of the lanes: two mono or two stereo tracks
+side by side."""
 MOST_SECTIONS = 8
 """Sections per emitted loop. A longer cascade runs through the loop in parts of at most this
 many sections, one part after another over the whole block, which changes no bit: a section
@@ -31,30 +40,33 @@ def cascade_part(
     typingctx: Any, sos: Any, first: Any, count: Any, x: Any, zi: Any, y: Any
 ) -> tuple[Any, Any]:
     """Sections ``first .. first + count - 1`` (``count`` from 1 to ``MOST_SECTIONS``) of
-    ``sos`` (``float64[sections, 6]``) on ``x`` (``float64[channels, n]``, 1 or 2 channels)
-    into ``y`` (the same shape; may be ``x``), from and into the state ``zi[section, channel,
-    2]``: ``scipy.signal.sosfilt``'s operations on each channel. A numba intrinsic: it types
-    the call, and ``_emit`` writes its code where a kernel calls it."""
+    ``sos`` on ``x`` (``float64[channels, n]``) into ``y`` (the same shape; may be ``x``),
+    from and into the state ``zi[section, channel, 2]``: ``scipy.signal.sosfilt``'s
+    operations on each channel. ``sos`` is ``float64[sections, 6]`` for every channel (1 or
+    2 of them), or ``float64[2, sections, 6]``: ``sos[0]`` for the first half of the
+    channels and ``sos[1]`` for the rest (2 or 4 channels). A numba intrinsic: it types the
+    call, and ``_emit`` writes its code where a kernel calls it."""
     from numba import types
 
     arrays = (sos, x, zi, y)
     if not all(isinstance(a, types.Array) and a.dtype == types.float64 for a in arrays):
         return None
-    if (sos.ndim, x.ndim, zi.ndim, y.ndim) != (2, 2, 3, 2):
+    if sos.ndim not in LANES or (x.ndim, zi.ndim, y.ndim) != (2, 3, 2):
         return None
     return types.void(sos, types.intp, types.intp, x, zi, y), _emit
 
 
 def _emit(context: Any, builder: Any, signature: Any, args: Any) -> Any:
     """The code of ``cascade_part``: a switch on the channel count and the section count to
-    one loop for each pair, each with its sections unrolled."""
+    one loop for each pair, each with its sections unrolled (a channel count not emitted
+    for this rank of ``sos`` does nothing: ``eq._sosfilt`` checks the shapes)."""
     from llvmlite import ir
 
     first, count = args[1], args[2]
     sos, x, zi, y = (_Array(context, builder, signature.args[i], args[i]) for i in (0, 3, 4, 5))
     end = builder.append_basic_block("cascade.end")
     by_channels = builder.switch(x.shape[0], end)
-    for channels in (1, 2):
+    for channels in LANES[signature.args[0].ndim]:
         for_channels = builder.append_basic_block(f"cascade.channels{channels}")
         by_channels.add_case(ir.Constant(x.shape[0].type, channels), for_channels)
         builder.position_at_end(for_channels)
@@ -94,7 +106,7 @@ class _Array:
 
 
 class _Lanes:
-    """One value per channel: a ``double`` for one channel, a ``<2 x double>`` for two."""
+    """One value per channel: a ``double`` for one channel, a ``<n x double>`` for more."""
 
     def __init__(self, builder: Any, channels: int) -> None:
         from llvmlite import ir
@@ -116,7 +128,7 @@ class _Lanes:
         """The value of each channel."""
         if self.channels == 1:
             return [vector]
-        return [self._builder.extract_element(vector, self._index(c)) for c in range(2)]
+        return [self._builder.extract_element(vector, self._index(c)) for c in range(self.channels)]
 
     def _index(self, lane: int) -> Any:
         return self._ir.Constant(self._ir.IntType(32), lane)
@@ -139,15 +151,21 @@ class _Loop:
         def constant(value: int) -> Any:
             return ir.Constant(index, value)
 
-        def spread(value: Any) -> Any:
-            return lanes.pack([value] * lanes.channels)
+        def spread(row: Any, column: int) -> Any:
+            """A coefficient of section ``row`` in each lane: its group's."""
+            if len(sos.shape) == 2:
+                return lanes.pack([b.load(sos.pointer(row, constant(column)))] * lanes.channels)
+            per_group = lanes.channels // 2
+            return lanes.pack(
+                [
+                    b.load(sos.pointer(constant(c // per_group), row, constant(column)))
+                    for c in range(lanes.channels)
+                ]
+            )
 
         rows = [b.add(first, constant(k)) for k in range(self._sections)]
-        # b0, b1, b2, a1, a2 of each section (a0 is 1), the same in every lane.
-        coefficients = [
-            [spread(b.load(sos.pointer(row, constant(column)))) for column in (0, 1, 2, 4, 5)]
-            for row in rows
-        ]
+        # b0, b1, b2, a1, a2 of each section (a0 is 1).
+        coefficients = [[spread(row, column) for column in (0, 1, 2, 4, 5)] for row in rows]
         # z0 and z1 of each section in turn, each a pointer per channel.
         state_pointers = [
             [zi.pointer(row, constant(c), constant(j)) for c in range(lanes.channels)]

@@ -20,6 +20,7 @@ from render.dsp.eq import (
     _sosfilt,
     band_sos,
     equalize,
+    filter_pair,
     pass_sos,
     sos_power,
     sosfilt,
@@ -527,6 +528,31 @@ def test_every_cascade_length_is_scipys_to_the_bit(channels: int, sections: int)
     expected, final = scipy.signal.sosfilt(sos, x, axis=-1, zi=np.zeros((sections, channels, 2)))
     assert np.array_equal(np.concatenate(blocks, axis=1), expected)
     assert np.array_equal(zi, final)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("sections", [1, 4, 8, 9, 17])
+def test_two_equalizers_side_by_side_are_each_their_own_bits(channels: int, sections: int) -> None:
+    """``filter_pair`` runs two equalizers' cascades in one loop, each in its own lanes with
+    its own coefficients and state: block after block, each gets what its own ``process``
+    gives; equalizers that do not pair are refused."""
+    rng = np.random.default_rng(sections)
+
+    def bands(shift: float) -> list[Band]:
+        return [Band("peak", shift * 200.0 * (k + 1), 4.0 - k, q=0.8) for k in range(sections)]
+
+    made = [Equalizer(44_100, channels, bands(shift)) for shift in (1.0, 1.3, 1.0, 1.3)]
+    first, second, first_alone, second_alone = made
+    assert first.pairs_with(second)
+    for n in (1, 3_001, 0, 500):
+        x = rng.uniform(-0.9, 0.9, (2 * channels, n))
+        y = filter_pair(first, second, x)
+        assert np.array_equal(y[:channels], first_alone.process(x[:channels]))
+        assert np.array_equal(y[channels:], second_alone.process(x[channels:]))
+    assert not first.pairs_with(Equalizer(44_100, channels, bands(1.0)[1:]))
+    assert not first.pairs_with(Equalizer(44_100, 3 - channels, bands(1.0)))
+    with pytest.raises(ValueError, match="equalizer pair: got shape"):
+        filter_pair(first, second, np.zeros((channels, 10)))
 
 
 def test_cascade_kernel_reads_and_writes_strided_rows_in_place() -> None:
