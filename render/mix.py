@@ -344,7 +344,7 @@ class _Mixer:
     def deliver_levels(self, node: Node, levels: Levels, x: np.ndarray, offset: int) -> None:
         """``deliver`` of ``levels.apply(x, offset)``, panned, faded and summed in one pass
         where the levels are static and the strip keys no sidechain."""
-        static = levels.static()
+        static = levels.static
         if static is None or node.name in self.plan.key_sources:
             self.deliver(node, levels.apply(x, offset), offset)
             return
@@ -380,7 +380,7 @@ class _Mixer:
             apart = out.target in self.recorded and edge not in self.covered[out.target]
             if out.target in self.streamed:
                 blocks = self.apart_blocks if apart else self.blocks
-                bus = self._block(blocks, out.target, offset, n)
+                bus = self._made(blocks, (out.target, offset), lambda: np.zeros((2, n)))
             else:
                 buffer = self._buffer(self.apart if apart else self.buses, out.target)
                 bus = buffer[:, offset : offset + n]
@@ -400,15 +400,6 @@ class _Mixer:
                 for target, _, _ in free:
                     self._summing[target].release()
             fed = [item for item in fed if not any(item is done for done in free)]
-
-    def _block(
-        self, blocks: dict[tuple[str, int], np.ndarray], name: str, offset: int, n: int
-    ) -> np.ndarray:
-        """Bus ``name``'s input block at ``offset`` in ``blocks``, made (silent) on first use."""
-        with self._making:
-            if (name, offset) not in blocks:
-                blocks[name, offset] = np.zeros((2, n))
-            return blocks[name, offset]
 
     def mix_input(self) -> None:
         """The mix bus's whole input (``bus_input``), before the pool that renders the
@@ -451,10 +442,16 @@ class _Mixer:
 
     def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
         """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use."""
+        return self._made(buffers, name, lambda: memory.zeros((2, self.plan.length)))
+
+    def _made(
+        self, buffers: dict[Any, np.ndarray], key: Any, make: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """``buffers[key]``, made by ``make`` on first use (workers make them too)."""
         with self._making:
-            if name not in buffers:
-                buffers[name] = memory.zeros((2, self.plan.length))
-            return buffers[name]
+            if key not in buffers:
+                buffers[key] = make()
+            return buffers[key]
 
 
 def _settle(queued: deque[Future[None]], keep: int = 0) -> None:

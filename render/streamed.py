@@ -110,15 +110,13 @@ class StreamedPair:
     track's ``inserts``, the equalizers in 0.6 of the time."""
 
     def __init__(self, first: StreamedTrack, second: StreamedTrack) -> None:
-        equalizers = first.equalizer(), second.equalizer()
-        assert equalizers[0] is not None and equalizers[1] is not None
-        assert equalizers[0].pairs_with(equalizers[1])
+        equalizers = _paired_equalizers(first, second)
+        assert equalizers is not None
         self.first, self.second, self.equalizers = first, second, equalizers
 
     @staticmethod
     def pairs(first: StreamedTrack, second: StreamedTrack) -> bool:
-        one, other = first.equalizer(), second.equalizer()
-        return one is not None and other is not None and one.pairs_with(other)
+        return _paired_equalizers(first, second) is not None
 
     def inserts(self, offset: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Both tracks' ``inserts`` of the block at ``offset``."""
@@ -137,3 +135,13 @@ class StreamedPair:
     def close(self) -> None:
         self.first.close()
         self.second.close()
+
+
+def _paired_equalizers(
+    first: StreamedTrack, second: StreamedTrack
+) -> tuple[Equalizer, Equalizer] | None:
+    """The equalizers that open both tracks' chains, where they pair."""
+    one, other = first.equalizer(), second.equalizer()
+    if one is None or other is None or not one.pairs_with(other):
+        return None
+    return one, other

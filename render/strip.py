@@ -81,13 +81,11 @@ class Levels:
         else:
             self.fader = db_to_gain(strip.gain_db)
         self.needs_pre = needs_pre
-
-    def static(self) -> tuple[tuple[float, float], float] | None:
-        """The pan's left and right gains and the fader, where neither is automated."""
-        if any(isinstance(g, np.ndarray) and g.ndim for g in (*self.pan, self.fader)):
-            return None
-        left, right = self.pan
-        return (float(left), float(right)), float(self.fader)
+        # The pan's left and right gains and the fader, where neither is automated.
+        self.static: tuple[tuple[float, float], float] | None = None
+        if not automation.pan and not automation.gain:
+            left, right = self.pan
+            self.static = (float(left), float(right)), float(self.fader)
 
     def apply(self, x: np.ndarray, offset: int) -> StripOutput:
         """Pan and fade block ``x`` (``[channels, n]``) that starts at timeline ``offset``."""
