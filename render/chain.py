@@ -261,10 +261,7 @@ def _streamed(
     processed as one block. ``keyed`` processors take the sidechain key block too."""
 
     def stream(channels: int) -> BlockProcess:
-        processor = make(channels)
-        if keyed:
-            return processor.process
-        return Unkeyed(processor)
+        return Stage(make(channels), keyed)
 
     def whole(x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
         return stream(x.shape[0])(x, key)
@@ -272,14 +269,17 @@ def _streamed(
     return PreparedEffect(whole, tail or Tail(0), 0, sidechain, stream, block_multiple)
 
 
-class Unkeyed:
-    """The block process of a ``processor`` that takes no key, which it holds for whoever
-    can run it better knowing what it is (two tracks' equalizers side by side)."""
+class Stage:
+    """The block process of a ``processor`` (``keyed``: one that takes the key block too),
+    which it holds for whoever can run it better knowing what it is (two tracks' equalizers
+    or compressors side by side)."""
 
-    def __init__(self, processor: Any) -> None:
-        self.processor = processor
+    def __init__(self, processor: Any, keyed: bool) -> None:
+        self.processor, self.keyed = processor, keyed
 
     def __call__(self, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+        if self.keyed:
+            return self.processor.process(x, key)  # type: ignore[no-any-return]
         return self.processor.process(x)  # type: ignore[no-any-return]
 
 

@@ -8,15 +8,20 @@ different strips' blocks may run at the same time.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import numpy as np
 
 from render import audio_io
-from render.chain import BlockProcess, Unkeyed, block_chain
+from render.chain import BlockProcess, Stage, block_chain
+from render.dsp.dynamics import Compressor, compress_pair
 from render.dsp.eq import Equalizer, filter_pair
 from render.errors import AudioInputError
 from render.graph import Node
 from render.session.model import Track
 from render.strip import Clip, Levels, StripOutput
+
+_Pairing = TypeVar("_Pairing", Equalizer, Compressor)
 
 
 class StreamedBus:
@@ -72,12 +77,10 @@ class StreamedTrack:
             x = stage(x, None)
         return x
 
-    def equalizer(self) -> Equalizer | None:
-        """The equalizer that opens the chain, if one does."""
-        stage = self.stages[0] if self.stages else None
-        if isinstance(stage, Unkeyed) and isinstance(stage.processor, Equalizer):
-            return stage.processor
-        return None
+    def processor(self, index: int) -> Any:
+        """The processor of the chain's insert ``index``, if it has one there."""
+        stage = self.stages[index] if index < len(self.stages) else None
+        return stage.processor if isinstance(stage, Stage) else None
 
     def place(self, offset: int, x: np.ndarray) -> None:
         """The clip's samples in the block ``x`` (``[channels, n]``) at timeline ``offset``:
@@ -106,17 +109,21 @@ class StreamedTrack:
 class StreamedPair:
     """Two streamed tracks whose chains open with equalizers that pair
     (``Equalizer.pairs_with``), decoded into one block and equalized side by side
-    (``eq.filter_pair``), each then through the rest of its own chain: the bits of each
-    track's ``inserts``, the equalizers in 0.6 of the time."""
+    (``eq.filter_pair``), then compressed side by side where both chains go on with
+    compressors that pair (``dynamics.compress_pair``), each then through the rest of its
+    own chain: the bits of each track's ``inserts``, the equalizers in 0.6 and the
+    compressors in 0.75 of the time."""
 
     def __init__(self, first: StreamedTrack, second: StreamedTrack) -> None:
-        equalizers = _paired_equalizers(first, second)
+        equalizers = _paired(first, second, 0, Equalizer)
         assert equalizers is not None
         self.first, self.second, self.equalizers = first, second, equalizers
+        self.compressors = _paired(first, second, 1, Compressor)
+        self.shared = 1 if self.compressors is None else 2  # the inserts run side by side
 
     @staticmethod
     def pairs(first: StreamedTrack, second: StreamedTrack) -> bool:
-        return _paired_equalizers(first, second) is not None
+        return _paired(first, second, 0, Equalizer) is not None
 
     def inserts(self, offset: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Both tracks' ``inserts`` of the block at ``offset``."""
@@ -125,9 +132,11 @@ class StreamedPair:
         self.first.place(offset, x[:channels])
         self.second.place(offset, x[channels:])
         y = filter_pair(*self.equalizers, x)
+        if self.compressors is not None:
+            y = compress_pair(*self.compressors, y)
         outputs = []
         for track, block in ((self.first, y[:channels]), (self.second, y[channels:])):
-            for stage in track.stages[1:]:
+            for stage in track.stages[self.shared :]:
                 block = stage(block, None)
             outputs.append(block)
         return outputs[0], outputs[1]
@@ -137,11 +146,11 @@ class StreamedPair:
         self.second.close()
 
 
-def _paired_equalizers(
-    first: StreamedTrack, second: StreamedTrack
-) -> tuple[Equalizer, Equalizer] | None:
-    """The equalizers that open both tracks' chains, where they pair."""
-    one, other = first.equalizer(), second.equalizer()
-    if one is None or other is None or not one.pairs_with(other):
+def _paired(
+    first: StreamedTrack, second: StreamedTrack, index: int, kind: type[_Pairing]
+) -> tuple[_Pairing, _Pairing] | None:
+    """Both tracks' inserts ``index``, where both are processors of ``kind`` that pair."""
+    one, other = first.processor(index), second.processor(index)
+    if not (isinstance(one, kind) and isinstance(other, kind) and one.pairs_with(other)):
         return None
     return one, other

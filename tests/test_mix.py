@@ -155,32 +155,40 @@ def test_tracks_equalized_side_by_side_keep_their_bits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Streamed tracks whose chains open with equalizers of as many sections (3 here) are decoded
-    into one block and equalized in one loop, two mono or two stereo at a time; each gets
+    into one block and equalized in one loop, two mono or two stereo at a time, and then
+    compressed side by side where both chains go on with compressors that pair; each gets
     the bits it gets alone, over several blocks, with clips that start and end inside a
-    block, and in a chain that goes on after the equalizer."""
+    block, and in chains that go on after the equalizer or the compressor."""
     rng = np.random.default_rng(7)
-    for name, channels in (("m1", 1), ("m2", 1), ("s1", 2), ("s2", 2), ("s3", 2)):
+    stems = (("m1", 1), ("m2", 1), ("s1", 2), ("s2", 2), ("s3", 2), ("s4", 2), ("s5", 2))
+    for name, channels in stems:
         write_stem(tmp_path / "stems" / f"{name}.wav", rng.uniform(-0.5, 0.5, (channels, 150_000)))
     eq = "{eq: {highpass: 40 Hz, bands: [{peak: 400 Hz, gain: -3 dB}, {peak: 8 kHz, gain: 2 dB}]}}"
     other = "{eq: {lowpass: 12 kHz, bands: [{peak: 1 kHz, gain: 4 dB}, {peak: 90 Hz, gain: 2 dB}]}}"
     compressor = "{compressor: {threshold: -20 dB, ratio: 3, attack: 5 ms}}"
+    gentle = "{compressor: {threshold: -12 dB, ratio: 2, knee: 0 dB, release: 40 ms, mix: 80%}}"
+    unlinked = "{compressor: {threshold: -20 dB, ratio: 3, link: 50%}}"
     tracks = (
-        f"  a: {{stem: m1.wav, pan: L40, inserts: [{eq}]}}\n"
+        f"  a: {{stem: m1.wav, pan: L40, inserts: [{eq}, {compressor}]}}\n"
         f"  b: {{stem: s1.wav, start: 0.5 s, fade_out: 0.3 s, inserts: [{eq}, {compressor}]}}\n"
-        f"  c: {{stem: m2.wav, gain: -3 dB, inserts: [{other}, {compressor}]}}\n"
-        f"  d: {{stem: s2.wav, pan: R20, inserts: [{other}]}}\n"
+        f"  c: {{stem: m2.wav, gain: -3 dB, inserts: [{other}, {gentle}]}}\n"
+        f"  d: {{stem: s2.wav, pan: R20, inserts: [{other}, {gentle}, {eq}]}}\n"
         f"  e: {{stem: s3.wav, inserts: [{compressor}, {eq}]}}\n"
+        f"  f: {{stem: s4.wav, inserts: [{eq}, {unlinked}]}}\n"
+        f"  g: {{stem: s5.wav, inserts: [{other}, {compressor}]}}\n"
     )
-    paired: list[int] = []
+    paired: set[tuple[str, str, bool]] = set()
     inserts = StreamedPair.inserts
 
     def spy(self: StreamedPair, offset: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        paired.append(self.first.channels)
+        paired.add((self.first.node.name, self.second.node.name, self.compressors is not None))
         return inserts(self, offset, n)
 
     monkeypatch.setattr(StreamedPair, "inserts", spy)
     together = mix_of(tmp_path, tracks)
-    assert sorted(set(paired)) == [1, 2]  # a with c, b with d; e's chain opens otherwise
+    # e's chain opens otherwise; f's stereo compressor has two drives, so f and g share
+    # only the equalizers.
+    assert paired == {("a", "c", True), ("b", "d", True), ("f", "g", False)}
     monkeypatch.setattr(StreamedPair, "pairs", staticmethod(lambda first, second: False))
     alone = mix_of(tmp_path, tracks)
     assert together.tobytes() == alone.tobytes()

@@ -183,25 +183,63 @@ class Compressor(_BlockProcessor):
         for what, value in (("link", link), ("mix", mix)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"compressor {what}: got {value}, expected a fraction from 0 to 1")
+        # Floats throughout (an int setting would compile the kernels again for it).
         settings = (
             detector == "rms",
             one_pole(RMS_TIME_MS, sample_rate, "compressor rms time"),
-            link,
-            finite_db("compressor threshold_db", threshold_db),
+            float(link),
+            float(finite_db("compressor threshold_db", threshold_db)),
             1.0 / ratio - 1.0,
-            knee_db,
+            float(knee_db),
             _knee_floor(threshold_db, knee_db),
             one_pole(attack_ms, sample_rate, "compressor attack_ms"),
             one_pole(release_ms, sample_rate, "compressor release_ms"),
-            makeup_db,
-            mix,
+            float(makeup_db),
+            float(mix),
         )
+        self._one_drive = channels == 1 or link == 1.0  # one gain for all its channels
         # The mean square per detector channel, the smoothed reduction per gain (one gain
         # when linked).
         state = (np.zeros(2), np.zeros(2))
         super().__init__(
             "compressor", _compress_block, sample_rate, channels, key_highpass_hz, settings, state
         )
+
+    def pairs_with(self, other: Compressor) -> bool:
+        """Whether ``compress_pair`` can run this compressor and ``other`` side by side, each
+        keyed by its own signal: each has one gain for all its channels, and as many
+        channels as the other (and has only ever listened to its own signal)."""
+        return (
+            self._channels == other._channels
+            and self._one_drive
+            and other._one_drive
+            and self._sources in (0, self._channels)
+            and other._sources in (0, other._channels)
+        )
+
+
+def compress_pair(first: Compressor, second: Compressor, x: np.ndarray) -> np.ndarray:
+    """The next blocks of two compressors that pair (``Compressor.pairs_with``), each keyed
+    by its own signal, in one kernel: ``x`` is ``float64[2 * channels, n]``, ``first``'s
+    block above ``second``'s, and the result a new array of that shape. Each gets the bits
+    its own ``process`` gives: only their smoothing recursions share a loop, each in a slot
+    that one compressor alone spends on a copy of its other."""
+    assert first.pairs_with(second)
+    x = checked_block("compressor pair", x, 2 * first._channels)
+    first._sources = second._sources = first._channels
+    y = np.empty_like(x)
+    pair = (first, second)
+    _compress_pair_block(
+        x,
+        y,
+        tuple(c._sos for c in pair),
+        tuple(c._zi for c in pair),
+        first._settings,
+        second._settings,
+        tuple(c._state[0] for c in pair),
+        tuple(c._state[1] for c in pair),
+    )
+    return y
 
 
 def compress(
@@ -385,57 +423,20 @@ def _compress_block(
     """One block of the compressor into ``y``; ``zi``, ``mean_square`` and ``reduction_db``
     carry its state.
 
-    Per sample: each detector channel's level (``|s|``, or the root of the one-pole mean
-    square, ``scipy.signal.lfilter([1 - p], [1, -p], s^2)`` to the bit), the link blend,
-    the static curve of that level in dB, the smoothing of the reduction, and ``x * 10^((makeup
-    - reduction) / 20)`` mixed with ``x``. A slice whose levels all stay under the knee
-    (``quiet``, an amplitude) has no reduction to compute: its logs are skipped, which
-    halves the curve's cost on typical tracks. Two recursions of the same kind share a loop (one
-    drive, or a mono detector: the same row twice), so their latencies overlap."""
+    Per slice of ``_CHUNK`` samples: the target reductions (``_targets_db``), their
+    smoothing, and the gains applied (``_apply``). Two recursions of the same kind share a
+    loop (one drive, or a mono detector: the same row twice), so their latencies overlap."""
     channels, n = x.shape
     last = source.shape[0] - 1
     drives = 2 if channels == 2 and last == 1 and link < 1.0 else 1
     rows = np.empty((2, _CHUNK))  # the detector's two channels, filtered or mean squares
     work = np.empty((2, _CHUNK))  # per drive: the target reduction, then smoothed
-    # Per drive, in float32: the level, then in dB; later the exponent of the gain, then
-    # the gain. A loop from float64 into float32 and one within float32 each vectorise,
-    # where the log and the exp inside a float64 loop did not: 55 instead of 74 ms for 3
-    # minutes of stereo, the same bits.
-    gains = np.empty((2, _CHUNK), dtype=np.float32)
+    gains = np.empty((2, _CHUNK), dtype=np.float32)  # per drive: the level, then the gain
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
         m = stop - start
-        a, b = _detect(source, start, stop, sos, zi, rows)
-        if rms:
-            first, second = rows[0, :m], rows[1, :m]
-            first_state, second_state = mean_square[0], mean_square[last]
-            for i in range(m):
-                first_state = (1.0 - rms_pole) * (a[i] * a[i]) + rms_pole * first_state
-                second_state = (1.0 - rms_pole) * (b[i] * b[i]) + rms_pole * second_state
-                first[i], second[i] = first_state, second_state
-            mean_square[0], mean_square[last] = first_state, second_state
-            for i in range(m):
-                first[i], second[i] = math.sqrt(first[i]), math.sqrt(second[i])
-            a, b = first, second
-        loud = 0  # samples that may reach the knee (a count, so the loop vectorises)
-        for i in range(m):
-            loud += not (abs(a[i]) < quiet and abs(b[i]) < quiet)
-        for d in range(drives):
-            own, reduction = a if d == 0 else b, work[d, :m]
-            if loud == 0:  # below the knee throughout: no reduction, no log to take
-                for i in range(m):  # a loop: a slice assignment compiles 10x slower
-                    reduction[i] = 0.0
-                continue
-            level_db = gains[d, :m]  # free until the gain: the level, then in dB
-            for i in range(m):
-                drive = max(abs(a[i]), abs(b[i]))
-                if drives == 2:
-                    drive = link * drive + (1.0 - link) * abs(own[i])
-                level_db[i] = np.float32(min(max(drive, TINY_32), HUGE_32))
-            for i in range(m):
-                level_db[i] = DB_PER_NEPER_32 * ln_32(level_db[i])
-            for i in range(m):
-                reduction[i] = _reduction_db(level_db[i], threshold_db, slope, knee_db)
+        curve = (rms, rms_pole, link, threshold_db, slope, knee_db, quiet)
+        _targets_db(source, start, stop, sos, zi, rows, work, gains, drives, curve, mean_square)
         first, second = work[0, :m], work[drives - 1, :m]
         first_state, second_state = reduction_db[0], reduction_db[drives - 1]
         for i in range(m):
@@ -443,17 +444,143 @@ def _compress_block(
             second_state = _smooth(second[i], second_state, attack, release)
             first[i], second[i] = first_state, second_state
         reduction_db[0], reduction_db[drives - 1] = first_state, second_state
-        for d in range(drives):
-            smoothed, gain = work[d, :m], gains[d, :m]
-            for i in range(m):
-                gain[i] = np.float32((makeup_db - smoothed[i]) * (1.0 / DB_PER_NEPER))
-            for i in range(m):
-                gain[i] = exp_32(gain[i])
-        for c in range(channels):
-            gain, dry, out = gains[min(c, drives - 1), :m], x[c, start:stop], y[c, start:stop]
-            for i in range(m):
-                wet = dry[i] * gain[i]
-                out[i] = wet if mix == 1.0 else (1.0 - mix) * dry[i] + mix * wet
+        _apply(x, y, start, stop, work, gains, drives, makeup_db, mix)
+
+
+@njit(**JIT)
+def _compress_pair_block(
+    x: np.ndarray,
+    y: np.ndarray,
+    sos: tuple[np.ndarray, np.ndarray],
+    zi: tuple[np.ndarray, np.ndarray],
+    first_settings: tuple[Any, ...],
+    second_settings: tuple[Any, ...],
+    mean_square: tuple[np.ndarray, np.ndarray],
+    reduction_db: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """One block of two compressors of one drive each (``Compressor.pairs_with``), keyed by
+    their own signals, into ``y``: ``x`` holds the first's channels above the second's. The
+    bits of ``_compress_block`` for each, with the two smoothing recursions in one loop,
+    where each alone would leave the loop's second slot to a copy of its first. The
+    settings are each ``Compressor``'s, in the order ``_compress_block`` takes them."""
+    channels, n = x.shape[0] // 2, x.shape[1]
+    parts = (x[:channels], x[channels:])
+    outputs = (y[:channels], y[channels:])
+    attack_1, release_1, makeup_1, mix_1 = first_settings[7:]
+    attack_2, release_2, makeup_2, mix_2 = second_settings[7:]
+    rows = np.empty((2, _CHUNK))
+    work = np.empty((2, _CHUNK))  # per compressor: the target reduction, then smoothed
+    gains = np.empty((2, _CHUNK), dtype=np.float32)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        m = stop - start
+        _targets_db(
+            parts[0], start, stop, sos[0], zi[0], rows, work[:1], gains[:1], 1,
+            first_settings[:7], mean_square[0],
+        )  # fmt: skip
+        _targets_db(
+            parts[1], start, stop, sos[1], zi[1], rows, work[1:], gains[1:], 1,
+            second_settings[:7], mean_square[1],
+        )  # fmt: skip
+        first, second = work[0, :m], work[1, :m]
+        first_state, second_state = reduction_db[0][0], reduction_db[1][0]
+        for i in range(m):
+            first_state = _smooth(first[i], first_state, attack_1, release_1)
+            second_state = _smooth(second[i], second_state, attack_2, release_2)
+            first[i], second[i] = first_state, second_state
+        reduction_db[0][0], reduction_db[1][0] = first_state, second_state
+        _apply(parts[0], outputs[0], start, stop, work[:1], gains[:1], 1, makeup_1, mix_1)
+        _apply(parts[1], outputs[1], start, stop, work[1:], gains[1:], 1, makeup_2, mix_2)
+
+
+@njit(**JIT)
+def _targets_db(
+    source: np.ndarray,
+    start: int,
+    stop: int,
+    sos: np.ndarray,
+    zi: np.ndarray,
+    rows: np.ndarray,
+    work: np.ndarray,
+    gains: np.ndarray,
+    drives: int,
+    curve: tuple[bool, float, float, float, float, float, float],
+    mean_square: np.ndarray,
+) -> None:
+    """The target reduction in dB of samples ``start:stop`` into ``work[d]`` for each drive
+    ``d``, ``gains[d]`` its scratch; ``rows`` the detector's. ``curve`` holds the first seven
+    of the compressor's settings, in ``_compress_block``'s order.
+
+    Per sample: each detector channel's level (``|s|``, or the root of the one-pole mean
+    square, ``scipy.signal.lfilter([1 - p], [1, -p], s^2)`` to the bit), the link blend,
+    and the static curve of that level in dB. A slice whose levels all stay under the knee
+    (``quiet``, an amplitude) has no reduction to compute: its logs are skipped, which
+    halves the curve's cost on typical tracks."""
+    rms, rms_pole, link, threshold_db, slope, knee_db, quiet = curve
+    m = stop - start
+    last = source.shape[0] - 1
+    a, b = _detect(source, start, stop, sos, zi, rows)
+    if rms:
+        first, second = rows[0, :m], rows[1, :m]
+        first_state, second_state = mean_square[0], mean_square[last]
+        for i in range(m):
+            first_state = (1.0 - rms_pole) * (a[i] * a[i]) + rms_pole * first_state
+            second_state = (1.0 - rms_pole) * (b[i] * b[i]) + rms_pole * second_state
+            first[i], second[i] = first_state, second_state
+        mean_square[0], mean_square[last] = first_state, second_state
+        for i in range(m):
+            first[i], second[i] = math.sqrt(first[i]), math.sqrt(second[i])
+        a, b = first, second
+    loud = 0  # samples that may reach the knee (a count, so the loop vectorises)
+    for i in range(m):
+        loud += not (abs(a[i]) < quiet and abs(b[i]) < quiet)
+    for d in range(drives):
+        own, reduction = a if d == 0 else b, work[d, :m]
+        if loud == 0:  # below the knee throughout: no reduction, no log to take
+            for i in range(m):  # a loop: a slice assignment compiles 10x slower
+                reduction[i] = 0.0
+            continue
+        # In float32, the level, then in dB. A loop from float64 into float32 and one within
+        # float32 each vectorise, where the log and the exp inside a float64 loop did not:
+        # 55 instead of 74 ms for 3 minutes of stereo, the same bits.
+        level_db = gains[d, :m]
+        for i in range(m):
+            drive = max(abs(a[i]), abs(b[i]))
+            if drives == 2:
+                drive = link * drive + (1.0 - link) * abs(own[i])
+            level_db[i] = np.float32(min(max(drive, TINY_32), HUGE_32))
+        for i in range(m):
+            level_db[i] = DB_PER_NEPER_32 * ln_32(level_db[i])
+        for i in range(m):
+            reduction[i] = _reduction_db(level_db[i], threshold_db, slope, knee_db)
+
+
+@njit(**JIT)
+def _apply(
+    x: np.ndarray,
+    y: np.ndarray,
+    start: int,
+    stop: int,
+    smoothed: np.ndarray,
+    gains: np.ndarray,
+    drives: int,
+    makeup_db: float,
+    mix: float,
+) -> None:
+    """Samples ``start:stop`` of ``y``: ``x * 10^((makeup - reduction) / 20)`` mixed with
+    ``x``, the reduction ``smoothed[d]`` per drive, ``gains`` the gains' scratch (float32)."""
+    m = stop - start
+    for d in range(drives):
+        reduction, gain = smoothed[d, :m], gains[d, :m]
+        for i in range(m):
+            gain[i] = np.float32((makeup_db - reduction[i]) * (1.0 / DB_PER_NEPER))
+        for i in range(m):
+            gain[i] = exp_32(gain[i])
+    for c in range(x.shape[0]):
+        gain, dry, out = gains[min(c, drives - 1), :m], x[c, start:stop], y[c, start:stop]
+        for i in range(m):
+            wet = dry[i] * gain[i]
+            out[i] = wet if mix == 1.0 else (1.0 - mix) * dry[i] + mix * wet
 
 
 @njit(**JIT)

@@ -16,6 +16,7 @@ from render.dsp.dynamics import (
     Compressor,
     Gate,
     compress,
+    compress_pair,
     gain_computer_db,
     gate,
 )
@@ -503,6 +504,45 @@ def test_compressor_equals_the_numpy_passes(
     y = compress(x, SAMPLE_RATE, **settings, key=key)
     np.testing.assert_allclose(y, numpy_compress(x, **settings, key=key), rtol=GAIN_RTOL, atol=0)
     assert np.ptp(gain_db(y, x)[x != 0.0]) > 3.0  # the gain moves: the case compresses
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("detector", ["peak", "rms"])
+@pytest.mark.parametrize("key_highpass_hz", [None, 300.0])
+def test_two_compressors_side_by_side_are_each_their_own_bits(
+    channels: int, detector: str, key_highpass_hz: float | None, rng: np.random.Generator
+) -> None:
+    """``compress_pair`` runs two compressors in one kernel, each with its own settings and
+    state, their smoothing in one loop: block after block (within a kernel slice and across
+    several), each gets what its own ``process`` gives. Compressors that do not pair (another
+    channel count, an unlinked stereo drive, a key heard) are refused."""
+    first_settings = {**FAST, "release_ms": 5.0, "detector": detector}
+    first_settings.update(mix=0.7, makeup_db=3.0, key_highpass_hz=key_highpass_hz)
+    second_settings = {"threshold_db": -30.0, "ratio": 2.5, "knee_db": 0.0, "attack_ms": 3.0}
+    second_settings.update(release_ms=40.0, detector=detector, key_highpass_hz=key_highpass_hz)
+    made = [
+        Compressor(SAMPLE_RATE, channels, **settings)
+        for settings in (first_settings, second_settings, first_settings, second_settings)
+    ]
+    first, second, first_alone, second_alone = made
+    assert first.pairs_with(second)
+    x = np.concatenate([bursts(channels, rng), 0.5 * bursts(channels, rng)])
+    blocks = []
+    for start, stop in itertools.pairwise([0, 1, 1, 500, 2_100, BLOCK_CASE_SAMPLES]):
+        y = compress_pair(first, second, x[:, start:stop])
+        assert np.array_equal(y[:channels], first_alone.process(x[:channels, start:stop]))
+        assert np.array_equal(y[channels:], second_alone.process(x[channels:, start:stop]))
+        blocks.append(y)
+    for rows in (slice(None, channels), slice(channels, None)):  # both compress
+        assert np.ptp(gain_db(np.hstack(blocks)[rows], x[rows])[x[rows] != 0.0]) > 3.0
+    assert not first.pairs_with(Compressor(SAMPLE_RATE, 3 - channels, **first_settings))
+    keyed = Compressor(SAMPLE_RATE, channels, **first_settings)
+    keyed.process(x[:channels, :10], np.zeros((3 - channels, 10)))
+    assert not first.pairs_with(keyed)
+    unlinked = Compressor(SAMPLE_RATE, channels, **first_settings, link=0.5)
+    assert first.pairs_with(unlinked) == (channels == 1)
+    with pytest.raises(ValueError, match="compressor pair block: got shape"):
+        compress_pair(first, second, np.zeros((channels, 10)))
 
 
 GATE_CASES = pytest.mark.parametrize(
