@@ -33,7 +33,7 @@ import numpy as np
 from render import memory
 from render.cache_entry import Writer
 from render.chain import PreparedEffect, block_chain, run_chain, streams
-from render.dsp.levels import accumulate_into, db_to_gain
+from render.dsp.levels import accumulate_into, accumulate_pair_into, db_to_gain
 from render.graph import Node, RenderPlan, needed_strips, plan
 from render.samples import WithSamples
 from render.session.model import MIX_BUS, Session, Track
@@ -341,31 +341,44 @@ class _Mixer:
         for tap, signal in (("pre", output.pre), ("post", output.post)):
             self._sum(node, tap, signal, offset)
 
-    def deliver_levels(self, node: Node, levels: Levels, x: np.ndarray, offset: int) -> None:
-        """``deliver`` of ``levels.apply(x, offset)``, panned, faded and summed in one pass
-        where the levels are static and the strip keys no sidechain."""
-        static = levels.static
-        if static is None or node.name in self.plan.key_sources:
-            self.deliver(node, levels.apply(x, offset), offset)
-            return
-        pan, fader = static
-        self._sum(node, "pre", x, offset, pan)
-        self._sum(node, "post", x, offset, pan, fader)
-
-    def _sum(
+    def deliver_levels(
         self,
-        node: Node,
-        tap: str,
-        signal: np.ndarray | None,
+        nodes: Sequence[Node],
+        levels: Sequence[Levels],
+        blocks: Sequence[np.ndarray],
         offset: int,
-        pan: tuple[float, float] = (1.0, 1.0),
-        fader: float = 1.0,
     ) -> None:
-        """Sum ``signal`` (panned by ``pan`` and faded by ``fader``) into the buses that
-        ``node`` feeds from ``tap`` (``"pre"``, or ``"post"`` for the main out too)."""
-        if not node.audible:
+        """``deliver`` of each strip's ``levels.apply(block, offset)`` (one strip, or two
+        paired tracks): panned, faded and summed in one pass where the levels are static and
+        no strip keys a sidechain, a bus that both feed from a tap summed from both at once."""
+        statics = [strip_levels.static for strip_levels in levels]
+        pans_and_faders = [static for static in statics if static is not None]
+        if len(pans_and_faders) < len(statics) or any(
+            node.name in self.plan.key_sources for node in nodes
+        ):
+            for node, strip_levels, x in zip(nodes, levels, blocks, strict=True):
+                self.deliver(node, strip_levels.apply(x, offset), offset)
             return
-        n = signal.shape[1] if signal is not None else 0
+        for tap in ("pre", "post"):
+            sources = [
+                _Source(x, pan, fader if tap == "post" else 1.0, self._fed(node, tap, offset, x))
+                for node, x, (pan, fader) in zip(nodes, blocks, pans_and_faders, strict=True)
+            ]
+            self._sum_all(sources)
+
+    def _sum(self, node: Node, tap: str, signal: np.ndarray | None, offset: int) -> None:
+        """Sum ``signal`` into the buses that ``node`` feeds from ``tap``."""
+        if signal is not None:
+            self._sum_all([_Source(signal, (1.0, 1.0), 1.0, self._fed(node, tap, offset, signal))])
+
+    def _fed(
+        self, node: Node, tap: str, offset: int, signal: np.ndarray
+    ) -> list[tuple[str, np.ndarray, float]]:
+        """The buses ``node`` feeds from ``tap`` (``"pre"``, or ``"post"`` for the main out
+        too) that need its block at ``offset``: each bus's name, its block, and the gain."""
+        if not node.audible:
+            return []
+        n = signal.shape[1]
         fed: list[tuple[str, np.ndarray, float]] = []
         for out in node.outputs:
             if ("pre" if out.tap == "pre" else "post") != tap:
@@ -385,21 +398,24 @@ class _Mixer:
                 buffer = self._buffer(self.apart if apart else self.buses, out.target)
                 bus = buffer[:, offset : offset + n]
             fed.append((out.target, bus, db_to_gain(out.level_db)))
-        while fed:
-            # The buses no other worker is summing into now, in one pass; then the others.
-            # A worker waits for a lock only while it holds none, so none ever deadlocks.
-            free = [item for item in fed if self._summing[item[0]].acquire(blocking=False)]
+        return fed
+
+    def _sum_all(self, sources: list[_Source]) -> None:
+        """Sum each source into the buses it feeds: first into those no other worker is
+        summing into now, then the others. A worker waits for a bus's lock only while it
+        holds none, so none ever deadlocks."""
+        targets = list(dict.fromkeys(target for source in sources for target, _, _ in source.fed))
+        while targets:
+            free = [target for target in targets if self._summing[target].acquire(blocking=False)]
             if not free:
-                self._summing[fed[0][0]].acquire()
-                free = fed[:1]
+                self._summing[targets[0]].acquire()
+                free = targets[:1]
             try:
-                assert signal is not None
-                buses, gains = [bus for _, bus, _ in free], [gain for _, _, gain in free]
-                accumulate_into(buses, signal, gains, pan, fader)
+                _accumulate(sources, free)
             finally:
-                for target, _, _ in free:
+                for target in free:
                     self._summing[target].release()
-            fed = [item for item in fed if not any(item is done for done in free)]
+            targets = [target for target in targets if target not in free]
 
     def mix_input(self) -> None:
         """The mix bus's whole input (``bus_input``), before the pool that renders the
@@ -502,6 +518,45 @@ def _failure(done: Future[None]) -> BaseException | None:
     return CancelledError() if done.cancelled() else done.exception()
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One strip's block as it is summed from one tap: panned by ``pan`` (left and right
+    gains) and faded by ``fader`` on the way, into the buses ``fed`` (name, block, gain)."""
+
+    signal: np.ndarray
+    pan: tuple[float, float]
+    fader: float
+    fed: list[tuple[str, np.ndarray, float]]
+
+
+def _accumulate(sources: list[_Source], targets: list[str]) -> None:
+    """Sum ``sources`` into their buses among ``targets`` (their locks held): in one pass
+    from both of two sources where each feeds the bus once, else from each alone."""
+    both: list[tuple[np.ndarray, float, float]] = []
+    alone: list[list[tuple[np.ndarray, float]]] = [[] for _ in sources]
+    for target in targets:
+        entries = [[(bus, gain) for name, bus, gain in s.fed if name == target] for s in sources]
+        if len(entries) == 2 and len(entries[0]) == len(entries[1]) == 1:
+            (bus, first_gain), (_, second_gain) = entries[0][0], entries[1][0]
+            both.append((bus, first_gain, second_gain))
+        else:
+            for source_entries, source in zip(alone, entries, strict=True):
+                source_entries += source
+    if both:
+        first, second = sources
+        accumulate_pair_into(
+            [bus for bus, _, _ in both],
+            (first.signal, second.signal),
+            ([gain for _, gain, _ in both], [gain for _, _, gain in both]),
+            (first.pan, second.pan),
+            (first.fader, second.fader),
+        )
+    for source, entries in zip(sources, alone, strict=True):
+        if entries:
+            buses, gains = [bus for bus, _ in entries], [gain for _, gain in entries]
+            accumulate_into(buses, source.signal, gains, source.pan, source.fader)
+
+
 def _paired(strips: list[_Streamed]) -> list[_Streamed | _Paired]:
     """``strips`` with those that pair (``StreamedPair.pairs``) in pairs, each pair where its
     first track was, each track with the first after it that it pairs with."""
@@ -532,9 +587,9 @@ class _Paired:
         self.pair = StreamedPair(first.source, second.source)
 
     def block(self, offset: int, n: int) -> None:
-        for strip, x in zip(self.strips, self.pair.inserts(offset, n), strict=True):
-            levels = strip.source.levels  # type: ignore[union-attr]
-            strip.mixer.deliver_levels(strip.node, levels, x, offset)
+        levels = [strip.source.levels for strip in self.strips]  # type: ignore[union-attr]
+        nodes = [strip.node for strip in self.strips]
+        self.strips[0].mixer.deliver_levels(nodes, levels, self.pair.inserts(offset, n), offset)
 
     def close(self) -> None:
         self.pair.close()
@@ -561,7 +616,7 @@ class _Streamed:
         source = self.source
         if self.recording is None and not isinstance(source, CachedStrip):
             x = source.inserts(offset, *arguments)
-            self.mixer.deliver_levels(self.node, source.levels, x, offset)
+            self.mixer.deliver_levels((self.node,), (source.levels,), (x,), offset)
             return
         output = source.block(offset, *arguments)
         if self.recording is not None:

@@ -168,14 +168,25 @@ def test_tracks_equalized_side_by_side_keep_their_bits(
     compressor = "{compressor: {threshold: -20 dB, ratio: 3, attack: 5 ms}}"
     gentle = "{compressor: {threshold: -12 dB, ratio: 2, knee: 0 dB, release: 40 ms, mix: 80%}}"
     unlinked = "{compressor: {threshold: -20 dB, ratio: 3, link: 50%}}"
+    # Paired tracks are summed from both in one pass where both feed a bus from the same
+    # tap (a and c the mix; b and d the mix and the room), else each alone.
+    sends = (
+        "{room: -12 dB}",
+        "{room: -6 dB, sub: {level: -3 dB, tap: pre}}",
+        "{room: -9 dB, sub: -4 dB}",
+    )
     tracks = (
-        f"  a: {{stem: m1.wav, pan: L40, inserts: [{eq}, {compressor}]}}\n"
-        f"  b: {{stem: s1.wav, start: 0.5 s, fade_out: 0.3 s, inserts: [{eq}, {compressor}]}}\n"
+        f"  a: {{stem: m1.wav, pan: L40, sends: {sends[0]}, inserts: [{eq}, {compressor}]}}\n"
+        f"  b: {{stem: s1.wav, start: 0.5 s, fade_out: 0.3 s, sends: {sends[1]},\n"
+        f"      inserts: [{eq}, {compressor}]}}\n"
         f"  c: {{stem: m2.wav, gain: -3 dB, inserts: [{other}, {gentle}]}}\n"
-        f"  d: {{stem: s2.wav, pan: R20, inserts: [{other}, {gentle}, {eq}]}}\n"
+        f"  d: {{stem: s2.wav, pan: R20, sends: {sends[2]}, inserts: [{other}, {gentle}, {eq}]}}\n"
         f"  e: {{stem: s3.wav, inserts: [{compressor}, {eq}]}}\n"
         f"  f: {{stem: s4.wav, inserts: [{eq}, {unlinked}]}}\n"
-        f"  g: {{stem: s5.wav, inserts: [{other}, {compressor}]}}\n"
+        f"  g: {{stem: s5.wav, out: sub, inserts: [{other}, {compressor}]}}\n"
+    )
+    buses = (
+        "buses:\n  room: {inserts: [{delay: {time: 30 ms, feedback: 20%}}]}\n  sub: {gain: -2 dB}\n"
     )
     paired: set[tuple[str, str, bool]] = set()
     inserts = StreamedPair.inserts
@@ -185,12 +196,12 @@ def test_tracks_equalized_side_by_side_keep_their_bits(
         return inserts(self, offset, n)
 
     monkeypatch.setattr(StreamedPair, "inserts", spy)
-    together = mix_of(tmp_path, tracks)
+    together = mix_of(tmp_path, tracks, buses)
     # e's chain opens otherwise; f's stereo compressor has two drives, so f and g share
     # only the equalizers.
     assert paired == {("a", "c", True), ("b", "d", True), ("f", "g", False)}
     monkeypatch.setattr(StreamedPair, "pairs", staticmethod(lambda first, second: False))
-    alone = mix_of(tmp_path, tracks)
+    alone = mix_of(tmp_path, tracks, buses)
     assert together.tobytes() == alone.tobytes()
 
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render.dsp.levels import SUM_STEP, accumulate, accumulate_into, pan_and_fade
+from render.dsp.levels import (
+    SUM_STEP,
+    accumulate,
+    accumulate_into,
+    accumulate_pair_into,
+    pan_and_fade,
+)
 
 
 @pytest.fixture
@@ -134,3 +140,27 @@ def test_panned_and_faded_in_the_sum_as_in_pan_and_fade(
         accumulate_into(two_pass, signal, gains)
         for one, other in zip(fused, two_pass, strict=True):
             assert np.array_equal(one, other)
+
+
+@pytest.mark.parametrize("channels", [(1, 1), (2, 2), (1, 2)])
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_two_sources_in_one_pass_sum_as_one_after_the_other(
+    inputs: list[tuple[np.ndarray, float]],
+    rng: np.random.Generator,
+    channels: tuple[int, int],
+    count: int,
+) -> None:
+    """Two tracks' blocks (mono or stereo), each panned and faded, summed into the same buses
+    in one pass: each bus gets the bits of one ``accumulate_into`` after the other."""
+    sources = (rng.standard_normal((channels[0], 5000)), rng.standard_normal((channels[1], 5000)))
+    gains = ([gain for _, gain in inputs[:count]], [2.0 - gain for _, gain in inputs[:count]])
+    pans = ((0.7071067811865476, 0.3), (0.2, 0.9))
+    faders = (10 ** (-7.5 / 20), 1.7)
+    one_pass = [bus.copy() for bus, _ in inputs[1 : count + 1]]
+    in_turn = [bus.copy() for bus, _ in inputs[1 : count + 1]]
+    accumulate_pair_into(one_pass, sources, gains, pans, faders)
+    for source, source_gains, pan, fader in zip(sources, gains, pans, faders, strict=True):
+        accumulate_into(in_turn, source, source_gains, pan, fader)
+    for together, alone in zip(one_pass, in_turn, strict=True):
+        assert np.array_equal(together, alone)
+    assert not np.array_equal(one_pass[0], inputs[1][0])  # both were summed
