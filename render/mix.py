@@ -4,17 +4,19 @@ Tracks are independent until they reach a bus, so they render concurrently in th
 decoders, scipy filters and numba kernels release the GIL). Strips whose whole chain can
 stream are rendered block by block (``render.streamed``): the workers process every
 streamed track's block ``k`` and sum it into the buses' blocks ``k`` themselves (panned,
-faded and summed in one pass), and the main thread queues each streamed bus's block ``k``
+faded and summed in one pass), each worker into its own partial sums, so that no worker
+waits for another; the main thread adds them up and queues each streamed bus's block ``k``
 once its inputs are in, so bus accumulators are one block long, not one song, and the
-caches stay warm. The other strips render whole, in render order, at most ``jobs`` tracks at
-a time. The sums are exact (``levels.accumulate``), so the bits do not depend on the order
-in which the workers sum, and the same session gives the same bits for every ``jobs``,
-streamed or not (a strip streams only if no bus it feeds has already received a
-whole-rendered input, which keeps each bus's inputs in render order too). With a render cache
-(``render.strip_cache``), a strip whose output is cached is served from it in the place it
-would have rendered, and a strip that only feeds cached strips is not rendered at all; a
-bus's input may be its cached sum, updated by the inputs that changed (``render.sum_cache``),
-so that its unchanged inputs are not rendered either.
+caches stay warm. Where every input of the mix bus streams, its block ``k`` runs in a worker
+too, once its buses' blocks ``k`` are done. The other strips render whole, in render order,
+at most ``jobs`` tracks at a time. The sums are exact (``levels.accumulate``), so the bits
+do not depend on the order in which the workers sum, and the same session gives the same
+bits for every ``jobs``, streamed or not (a strip streams only if no bus it feeds has
+already received a whole-rendered input, which keeps each bus's inputs in render order
+too). With a render cache (``render.strip_cache``), a strip whose output is cached is served
+from it in the place it would have rendered, and a strip that only feeds cached strips is
+not rendered at all; a bus's input may be its cached sum, updated by the inputs that
+changed (``render.sum_cache``), so that its unchanged inputs are not rendered either.
 
 A strip runs: inserts → pre-fader taps → fader → pan → post-fader taps and out.
 """
@@ -32,9 +34,9 @@ import numpy as np
 
 from render import memory
 from render.cache_entry import Writer
-from render.chain import PreparedEffect, block_chain, run_chain, streams
+from render.chain import BlockProcess, PreparedEffect, block_chain, run_chain, streams
 from render.dsp.levels import accumulate_into, accumulate_pair_into, db_to_gain
-from render.graph import Node, RenderPlan, needed_strips, plan
+from render.graph import Node, Output, RenderPlan, needed_strips, plan
 from render.samples import WithSamples
 from render.session.model import MIX_BUS, Session, Track
 from render.streamed import StreamedBus, StreamedPair, StreamedTrack
@@ -43,6 +45,8 @@ from render.strip_cache import CachedStrip, Recording, StripCache
 from render.strip_render import BLOCK, StripRenderer
 from render.sum_cache import Prefetched
 
+_Partials = dict[tuple[str, int], dict[int, np.ndarray]]
+"""Streamed buses' input blocks by (bus, offset): each worker's partial sum by its thread."""
 _LAG_BLOCKS = 4
 """How many blocks the streamed buses' outputs may lag behind before the main thread waits
 to sum them onwards, so a slow bus (a long reverb) overlaps the next blocks' tracks instead
@@ -124,11 +128,11 @@ class _Mixer:
         self.updates = strips.updates if strips else {}  # bus inputs made from cached sums
         self.sum_writers: dict[str, Writer | None] = {}
         self.buses: dict[str, np.ndarray] = {}  # whole-song inputs of the buses rendered whole
-        self.blocks: dict[tuple[str, int], np.ndarray] = {}  # streamed buses' inputs by block
+        self.blocks: _Partials = {}  # streamed buses' inputs by block, a sum per worker
         self.recorded = strips.recorded if strips else set()  # buses whose sums are recorded
         self.covered = strips.covered if strips else {}  # the inputs each of their sums holds
         self.apart: dict[str, np.ndarray] = {}  # whole-song inputs they do not cover
-        self.apart_blocks: dict[tuple[str, int], np.ndarray] = {}  # by block, streamed buses'
+        self.apart_blocks: _Partials = {}  # by block, streamed buses'
         self.streamed: set[str] = set()
         self.keys: dict[str, np.ndarray] = {}
         # Workers sum their blocks themselves: one lock guards making the buffers above,
@@ -137,6 +141,7 @@ class _Mixer:
         self._summing = {node.name: threading.Lock() for node in render_plan.nodes}
         self._summing[MIX_BUS] = threading.Lock()
         self.render = StripRenderer(session, render_plan, self.keys)
+        self.mix_gain = db_to_gain(session.mix.gain_db)
         self.notes: list[str] = list(render_plan.notes)
         self.used = {  # what a render without cache renders: heard, or keying a sidechain
             n.name for n in render_plan.nodes if n.audible or n.name in render_plan.key_sources
@@ -149,17 +154,29 @@ class _Mixer:
                     f"{self.rate} Hz (soxr, very high quality)"
                 )
 
-    def bus_input(
-        self, name: str, x: np.ndarray, offset: int, apart: np.ndarray | None
-    ) -> np.ndarray:
-        """Bus ``name``'s input block at ``offset``: what this render summed into it (``x``),
-        plus its updated cached sum where it has one, recorded where its sum is cached;
-        then plus the inputs summed ``apart``, which the recorded sum does not cover."""
-        update = self.updates.get(name)
-        if update is not None:
-            x += update.block(offset, x.shape[1])  # exact: both are sums on the same grid
+    def updated(self, name: str, offset: int, n: int) -> np.ndarray | None:
+        """Bus ``name``'s updated cached sum's block at ``offset``, where it has one; taken
+        on the main thread, since it may wait for earlier signals the workers render again.
+        The writer that records the bus's sum is made here too, on first use."""
         if name not in self.sum_writers:
             self.sum_writers[name] = self.strips.record_sum(name) if self.strips else None
+        update = self.updates.get(name)
+        return None if update is None else update.block(offset, n)
+
+    def bus_input(
+        self,
+        name: str,
+        x: np.ndarray,
+        offset: int,
+        updated: np.ndarray | None,
+        apart: np.ndarray | None,
+    ) -> np.ndarray:
+        """Bus ``name``'s input block at ``offset``: what this render summed into it (``x``),
+        plus its updated cached sum's block (``updated``) where it has one, recorded where
+        its sum is cached; then plus the inputs summed ``apart``, which the recorded sum
+        does not cover."""
+        if updated is not None:
+            x += updated  # exact: both are sums on the same grid
         writer = self.sum_writers[name]
         if writer is not None:
             writer.append(offset, x)
@@ -215,6 +232,14 @@ class _Mixer:
                 self.streamed.add(node.name)
             else:
                 fed_whole.update(out.target for out in node.outputs)
+        chain = self.plan.mix_chain
+        if (
+            chosen
+            and MIX_BUS not in fed_whole
+            and streams(chain, BLOCK)
+            and not any(e.sidechain for e in chain)
+        ):
+            self.streamed.add(MIX_BUS)
         return chosen
 
     def stream(self, nodes: list[Node], pool: ThreadPoolExecutor) -> None:
@@ -226,7 +251,8 @@ class _Mixer:
         tracks = _paired([self._streamed_strip(node) for node in nodes if node.is_track])
         buses: list[_Streamed] = []
         queued: deque[Future[None]] = deque()
-        offsets = range(0, self.plan.length, BLOCK) if nodes else range(0)
+        streamed = nodes or MIX_BUS in self.streamed  # (the mix: its inputs may be cached)
+        offsets = range(0, self.plan.length, BLOCK) if streamed else range(0)
         futures: list[Future[None]] = []
         try:
             futures = [pool.submit(track.block, 0, self._block_length(0)) for track in tracks]
@@ -242,7 +268,12 @@ class _Mixer:
                 or any(e.sidechain in names for e in bus.node.chain)
                 for bus in buses
             }
-            last: dict[str, Future[None] | None] = dict.fromkeys(names)
+            last: dict[str, Future[None] | None] = dict.fromkeys([*names, MIX_BUS])
+            # The mix bus streams too where all its inputs do: its block after theirs.
+            mix = block_chain(self.plan.mix_chain, 2) if MIX_BUS in self.streamed else None
+            mix_inputs = [
+                bus.node.name for bus in buses if any(o.target == MIX_BUS for o in bus.node.outputs)
+            ]
             for offset in offsets:
                 following = offset + BLOCK
                 for index, track in enumerate(tracks):
@@ -252,7 +283,7 @@ class _Mixer:
                         futures[index] = pool.submit(track.block, following, n)
                 # The earlier blocks' buses that are done; a slow bus goes on beside this
                 # block's tracks.
-                _settle(queued, keep=_LAG_BLOCKS * len(buses))
+                _settle(queued, keep=_LAG_BLOCKS * (len(buses) + (mix is not None)))
                 for bus in buses:
                     if listens[bus.node.name]:
                         _settle(queued)
@@ -261,11 +292,18 @@ class _Mixer:
                     if x is None:
                         x = np.zeros((2, self._block_length(offset)))
                     apart = self._take(self.apart_blocks, name, offset)
-                    x = self.bus_input(name, x, offset, apart)
+                    updated = self.updated(name, offset, x.shape[1])
+                    x = self.bus_input(name, x, offset, updated, apart)
                     keys = self._keys(bus.node.chain, offset)
                     arguments = (offset, x, keys) if bus.takes_input else (offset, x.shape[1])
-                    last[name] = _queue_after(pool, last[name], bus.block, *arguments)
+                    last[name] = _queue_after(pool, [last[name]], bus.block, *arguments)
                     queued.append(last[name])
+                if mix is not None:
+                    before = [last[MIX_BUS], *(last[name] for name in mix_inputs)]
+                    updated = self.updated(MIX_BUS, offset, self._block_length(offset))
+                    block = self._mix_block
+                    last[MIX_BUS] = _queue_after(pool, before, block, mix, offset, updated)
+                    queued.append(last[MIX_BUS])
             _settle(queued)
         finally:
             pending = futures + list(queued)
@@ -275,12 +313,30 @@ class _Mixer:
             for strip in tracks + buses:
                 strip.close()
 
-    def _take(
-        self, blocks: dict[tuple[str, int], np.ndarray], name: str, offset: int
-    ) -> np.ndarray | None:
-        """Bus ``name``'s input block at ``offset`` from ``blocks``, once summed (or None)."""
+    def _mix_block(
+        self, stages: list[BlockProcess], offset: int, updated: np.ndarray | None
+    ) -> None:
+        """The streamed mix bus's block at ``offset``: its input (the workers' partial sums,
+        through ``bus_input``), its chain and gain, into the whole-song mix: the bits
+        ``finish`` gives the whole input."""
+        n = self._block_length(offset)
+        x = self._take(self.blocks, MIX_BUS, offset)
+        if x is None:
+            x = np.zeros((2, n))
+        apart = self._take(self.apart_blocks, MIX_BUS, offset)
+        x = self.bus_input(MIX_BUS, x, offset, updated, apart)
+        for stage in stages:
+            x = stage(x, None)
+        np.multiply(x, self.mix_gain, out=self._buffer(self.buses, MIX_BUS)[:, offset : offset + n])
+
+    def _take(self, partials: _Partials, name: str, offset: int) -> np.ndarray | None:
+        """Bus ``name``'s input block at ``offset`` from ``partials``, once summed (or None):
+        the workers' partial sums added up (exact, so the same bits in any order)."""
         with self._making:
-            return blocks.pop((name, offset), None)
+            sums = list(partials.pop((name, offset), {}).values())
+        for other in sums[1:]:
+            sums[0] += other
+        return sums[0] if sums else None
 
     def _block_length(self, offset: int) -> int:
         return min(BLOCK, self.plan.length - offset)
@@ -392,19 +448,34 @@ class _Mixer:
             # An input the bus's recorded sum does not cover is summed apart, added after.
             apart = out.target in self.recorded and edge not in self.covered[out.target]
             if out.target in self.streamed:
-                blocks = self.apart_blocks if apart else self.blocks
-                bus = self._made(blocks, (out.target, offset), lambda: np.zeros((2, n)))
+                bus = self._partial(self.apart_blocks if apart else self.blocks, out, offset, n)
             else:
                 buffer = self._buffer(self.apart if apart else self.buses, out.target)
                 bus = buffer[:, offset : offset + n]
             fed.append((out.target, bus, db_to_gain(out.level_db)))
         return fed
 
+    def _partial(self, partials: _Partials, out: Output, offset: int, n: int) -> np.ndarray:
+        """This worker's partial sum of the streamed bus ``out.target``'s input block at
+        ``offset``, made (silent) on first use. Each worker sums into its own, so no worker
+        waits for another (the buses' locks, of every track's out and sends, made the
+        workers wait 0.3 s of a 2.8 s render), and ``_take`` adds them up."""
+        worker = threading.get_ident()
+        with self._making:
+            sums = partials.setdefault((out.target, offset), {})
+            if worker not in sums:
+                sums[worker] = np.zeros((2, n))
+            return sums[worker]
+
     def _sum_all(self, sources: list[_Source]) -> None:
-        """Sum each source into the buses it feeds: first into those no other worker is
-        summing into now, then the others. A worker waits for a bus's lock only while it
-        holds none, so none ever deadlocks."""
+        """Sum each source into the buses it feeds: into this worker's own sums of the
+        streamed buses, then into the whole-song buffers, first those no other worker is
+        summing into now. A worker waits for a buffer's lock only while it holds none, so
+        none ever deadlocks."""
         targets = list(dict.fromkeys(target for source in sources for target, _, _ in source.fed))
+        if own := [target for target in targets if target in self.streamed]:
+            _accumulate(sources, own)
+        targets = [target for target in targets if target not in self.streamed]
         while targets:
             free = [target for target in targets if self._summing[target].acquire(blocking=False)]
             if not free:
@@ -419,34 +490,29 @@ class _Mixer:
 
     def mix_input(self) -> None:
         """The mix bus's whole input (``bus_input``), before the pool that renders the
-        earlier signals its cached sum may take out is shut."""
-        self.buses[MIX_BUS] = self._whole_input(MIX_BUS)
+        earlier signals its cached sum may take out is shut (where it did not stream)."""
+        if MIX_BUS not in self.streamed:
+            self.buses[MIX_BUS] = self._whole_input(MIX_BUS)
 
     def _whole_input(self, name: str) -> np.ndarray:
         """A bus's whole-song input: ``bus_input`` block by block, in place."""
         x = self._buffer(self.buses, name)
         apart = self.apart.pop(name, None)
         for offset in range(0, self.plan.length, BLOCK):
-            block = None if apart is None else apart[:, offset : offset + BLOCK]
-            self.bus_input(name, x[:, offset : offset + BLOCK], offset, block)
+            block = x[:, offset : offset + BLOCK]
+            updated = self.updated(name, offset, block.shape[1])
+            apart_block = None if apart is None else apart[:, offset : offset + BLOCK]
+            self.bus_input(name, block, offset, updated, apart_block)
         return self.buses.pop(name)
 
     def finish(self) -> Mix:
-        """The mix bus: its chain and gain, block by block in place where the chain streams,
-        then cut where the last tail has died away."""
+        """The mix bus: its chain and gain (streamed already, or block by block in place
+        where the chain streams), then cut where the last tail has died away."""
         mix = self.buses.pop(MIX_BUS, None)
         if mix is None:
             mix = memory.zeros((2, self.plan.length))
-        chain, gain = self.plan.mix_chain, db_to_gain(self.session.mix.gain_db)
-        stages = block_chain(chain, 2) if streams(chain, BLOCK) else None
-        if stages is None:
-            mix = run_chain(chain, mix, self.keys) * gain
-        else:
-            for offset in range(0, self.plan.length, BLOCK):
-                block = mix[:, offset : offset + BLOCK]
-                for stage, key in zip(stages, self._keys(chain, offset), strict=True):
-                    block = stage(block, key)
-                np.multiply(block, gain, out=mix[:, offset : offset + BLOCK])
+        if MIX_BUS not in self.streamed:  # else its blocks went through the chain as they came
+            mix = self._mix_chain(mix)
         # Nothing before the end of the last clip is cut, so only the tails are searched.
         tail = np.max(np.abs(mix[:, self.plan.content_end :]), axis=0)
         audible = np.flatnonzero(tail > SILENCE)
@@ -456,18 +522,27 @@ class _Mixer:
         audio = memory.first_columns(mix, end)
         return Mix(audio, self.rate, audio.shape[1], heard, tuple(self.notes))
 
-    def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
-        """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use."""
-        return self._made(buffers, name, lambda: memory.zeros((2, self.plan.length)))
+    def _mix_chain(self, mix: np.ndarray) -> np.ndarray:
+        """The whole mix bus input through its chain and gain: block by block in place where
+        the chain streams."""
+        chain = self.plan.mix_chain
+        stages = block_chain(chain, 2) if streams(chain, BLOCK) else None
+        if stages is None:
+            return run_chain(chain, mix, self.keys) * self.mix_gain
+        for offset in range(0, self.plan.length, BLOCK):
+            block = mix[:, offset : offset + BLOCK]
+            for stage, key in zip(stages, self._keys(chain, offset), strict=True):
+                block = stage(block, key)
+            np.multiply(block, self.mix_gain, out=mix[:, offset : offset + BLOCK])
+        return mix
 
-    def _made(
-        self, buffers: dict[Any, np.ndarray], key: Any, make: Callable[[], np.ndarray]
-    ) -> np.ndarray:
-        """``buffers[key]``, made by ``make`` on first use (workers make them too)."""
+    def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
+        """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use (workers
+        make them too)."""
         with self._making:
-            if key not in buffers:
-                buffers[key] = make()
-            return buffers[key]
+            if name not in buffers:
+                buffers[name] = memory.zeros((2, self.plan.length))
+            return buffers[name]
 
 
 def _settle(queued: deque[Future[None]], keep: int = 0) -> None:
@@ -479,21 +554,29 @@ def _settle(queued: deque[Future[None]], keep: int = 0) -> None:
 
 def _queue_after(
     pool: ThreadPoolExecutor,
-    before: Future[None] | None,
+    before: Sequence[Future[None] | None],
     block: Callable[..., None],
     *args: Any,
 ) -> Future[None]:
-    """``block(*args)`` queued on ``pool`` once ``before`` (the strip's previous block, or
-    None) is done, so a strip's blocks run in order while no worker sits waiting for the one
-    before on another worker. The future fails where ``before`` failed."""
-    if before is None:
+    """``block(*args)`` queued on ``pool`` once every future of ``before`` (the strip's
+    previous block, and the mix bus's inputs' blocks; None for none) is done, so a strip's
+    blocks run in order while no worker sits waiting for the one before on another worker.
+    The future fails where one of ``before`` failed."""
+    waiting = [future for future in before if future is not None]
+    if not waiting:
         return pool.submit(block, *args)
     result: Future[None] = Future()
+    left = [len(waiting)]
+    counting = threading.Lock()
 
-    def start(previous: Future[None]) -> None:
+    def start(_: Future[None]) -> None:
+        with counting:
+            left[0] -= 1
+            if left[0]:
+                return  # the last of them to finish starts the block
         if not result.set_running_or_notify_cancel():
             return  # cancelled while it waited
-        if (failure := _failure(previous)) is not None:
+        if (failure := next(filter(None, map(_failure, waiting)), None)) is not None:
             result.set_exception(failure)
             return
         try:
@@ -501,7 +584,8 @@ def _queue_after(
         except RuntimeError as error:  # the pool is shutting down
             result.set_exception(error)
 
-    before.add_done_callback(start)
+    for future in waiting:
+        future.add_done_callback(start)
     return result
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from render.mix import _queue_after, render_mix
+from render.mix import _Mixer, _queue_after, render_mix
 from render.session import load_session
+from render.session.model import MIX_BUS
 from render.streamed import StreamedPair
 from tests.conftest import SAMPLE_RATE, sine, write_stem
 
@@ -141,6 +142,47 @@ def test_resampled_stem_keeps_pitch_and_level(tmp_path: Path) -> None:
     assert np.sqrt(2 * np.mean(middle**2)) == pytest.approx(0.5, rel=1e-3)
 
 
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_the_mix_bus_streamed_keeps_its_bits(
+    stems: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    """Where all its inputs stream, the mix bus runs block by block in the workers (each
+    worker's partial sums of its input added up, its chain, its gain) as its inputs come:
+    the bits of the mix bus run after the stream, over a song of three and a half blocks,
+    with tracks and buses feeding it and a compressor whose state crosses the blocks."""
+    write_stem(stems / "stems" / "long.wav", sine(220.0, 4.8, amplitude=0.7))
+    tracks = (
+        "  a: {stem: long.wav, pan: L30, sends: {room: -6 dB}}\n"
+        "  b: {stem: wide.wav, start: 2.1 s, out: group}\n"
+        "  c: {stem: tone.wav, start: 3 s, gain: -2 dB, out: group}\n"
+    )
+    extra = (
+        "buses:\n  group: {inserts: [{compressor: {threshold: -30 dB, ratio: 3}}]}\n"
+        "  room: {inserts: [{delay: {time: 90 ms, feedback: 40%}}]}\n"
+        "mix: {gain: -1.5 dB, inserts: [{compressor: {threshold: -24 dB, ratio: 4}}]}\n"
+    )
+    streaming: list[bool] = []
+    chosen = _Mixer.streamed_nodes
+
+    def spy(self: _Mixer, needed: list) -> list:  # type: ignore[type-arg]
+        nodes = chosen(self, needed)
+        streaming.append(MIX_BUS in self.streamed)
+        return nodes
+
+    monkeypatch.setattr(_Mixer, "streamed_nodes", spy)
+    streamed = mix_of(stems, tracks, extra, jobs)
+
+    def whole(self: _Mixer, needed: list) -> list:  # type: ignore[type-arg]
+        nodes = chosen(self, needed)
+        self.streamed.discard(MIX_BUS)
+        return nodes
+
+    monkeypatch.setattr(_Mixer, "streamed_nodes", whole)
+    assert streaming == [True]
+    assert streamed.shape[1] > 3 * 65_536
+    assert streamed.tobytes() == mix_of(stems, tracks, extra, jobs).tobytes()
+
+
 def test_jobs_do_not_change_a_bit(stems: Path) -> None:
     """Tracks are summed in session order whatever order threads finish in."""
     tracks = "".join(
@@ -223,7 +265,7 @@ def test_a_strips_blocks_queue_in_order_and_pass_on_a_failure() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures: list[Future[int]] = []
         for index in range(6):
-            futures.append(_queue_after(pool, futures[-1] if futures else None, block, index))
+            futures.append(_queue_after(pool, futures[-1:], block, index))
         assert not any(f.done() for f in futures)  # all wait for block 0
         gate.set()
         assert [f.result(timeout=5.0) for f in futures[:3]] == [0, 1, 2]
