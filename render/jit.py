@@ -2,14 +2,13 @@
 imported.
 
 Importing numba takes 0.2 s: a quarter of the whole command when the render cache serves a
-render whole, which runs no kernel at all. ``njit`` and ``vectorize`` here take numba's
+render whole, which runs no kernel at all. ``njit`` and ``intrinsic`` here take numba's
 options and declare a stand-in (``Kernel``). The first call of any kernel imports numba,
 makes the dispatcher of every kernel declared so far (compiling, or loading from numba's
 cache, on a dispatcher's first call as always), and puts each dispatcher in place of its
 stand-in in the namespaces of the package's modules: numba types the globals of a kernel
 when it compiles it, and a kernel that calls another must find that one's dispatcher there.
-Kernels declared once numba is loaded are numba's own at once. A ufunc from ``vectorize``
-is compiled on its own first call, since building it compiles it.
+Kernels declared once numba is loaded are numba's own at once.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ class Kernel:
     def __init__(self, function: Callable[..., Any], make: Callable[[Any], Any]) -> None:
         functools.update_wrapper(self, function)
         self.py_func = function
-        self._make = make  # the numba module -> the dispatcher or ufunc
+        self._make = make  # the numba module -> the dispatcher
         self._compiled: Any = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -56,13 +55,13 @@ class Kernel:
 
 def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     """``numba.njit(**options)``, numba imported on the first call of a kernel."""
-    return lambda function: _declare(function, lambda numba: numba.njit(**options)(function), True)
+    return lambda function: _declare(function, lambda numba: numba.njit(**options)(function))
 
 
 def intrinsic(function: Callable[..., Any]) -> Any:
     """``numba.extending.intrinsic(function)``, made when numba is loaded: a function that
     types a call inside a kernel and writes its LLVM IR there."""
-    return _declare(function, lambda numba: _extending().intrinsic(function), True)
+    return _declare(function, lambda numba: _extending().intrinsic(function))
 
 
 def _extending() -> Any:
@@ -71,23 +70,14 @@ def _extending() -> Any:
     return numba.extending
 
 
-def vectorize(signatures: list[str], **options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``numba.vectorize(signatures, **options)``, compiled on its first call."""
-    return lambda function: _declare(
-        function, lambda numba: numba.vectorize(signatures, **options)(function), False
-    )
-
-
-def _declare(function: Callable[..., Any], make: Callable[[Any], Any], lazy: bool) -> Any:
-    """A kernel's stand-in, or numba's own once loaded. ``lazy``: making it compiles
-    nothing yet (a dispatcher, made with the others by ``_load``); else making it compiles
-    it (a ufunc, made on its own first call)."""
+def _declare(function: Callable[..., Any], make: Callable[[Any], Any]) -> Any:
+    """A kernel's stand-in (its dispatcher made with the others' by ``_load``), or numba's
+    own once loaded."""
     with _lock:
-        if _numba is not None and lazy:
+        if _numba is not None:
             return make(_numba)
         kernel = Kernel(function, make)
-        if lazy:
-            _declared.append(kernel)
+        _declared.append(kernel)
         return kernel
 
 

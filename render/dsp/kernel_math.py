@@ -7,16 +7,18 @@ on different CPUs: numpy picks at run time Intel's SVML code on AVX-512 machines
 SIMD code (``tanh``) on AVX2 ones, and the C library elsewhere, and glibc in turn picks FMA
 variants. Measured on a million arguments, 1 to 26 % of the results differ by an ulp between
 an AVX-512 machine and one without (``NPY_DISABLE_CPU_FEATURES``), enough to move a sample of a
-24-bit master by one step. The ufuncs here are built from ``+ - * /`` only, compiled without
+24-bit master by one step. The functions here are built from ``+ - * /`` only, compiled without
 fastmath (so without FMA contraction), and give the same bits on every CPU."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from render.jit import njit, vectorize
+from render.jit import njit
 
 JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}
 """numba options of every kernel: ``error_model="numpy"`` drops the zero-division checks
@@ -160,25 +162,62 @@ def expm1(y: float) -> float:
     return p if abs(y) < _EXPM1_SERIES_LIMIT else large
 
 
-_ufunc = vectorize(["float64(float64)"], cache=True)
-"""A float64 ufunc of a scalar kernel."""
-
-
-@_ufunc
-def exp_each(y: float) -> float:
+def exp_each(y: ArrayLike) -> Any:
     """``e^y`` of each element (``exp``; ``y`` clamped to [-708, 709])."""
-    return exp(y)
+    return _each(_EXP, y)
 
 
-@_ufunc
-def expm1_each(y: float) -> float:
+def expm1_each(y: ArrayLike) -> Any:
     """``e^y - 1`` of each element (``expm1``)."""
-    return expm1(y)
+    return _each(_EXPM1, y)
 
 
-@_ufunc
-def log10_each(x: float) -> float:
+def log10_each(x: ArrayLike) -> Any:
     """``log10(x)`` of each element: ``-inf`` at 0, NaN below; subnormals read as ``TINY``."""
+    return _each(_LOG10, x)
+
+
+def tanh_each(u: ArrayLike) -> Any:
+    """``tanh(u)`` of each element (``tanh``)."""
+    return _each(_TANH, u)
+
+
+_EXP, _EXPM1, _LOG10, _TANH = range(4)
+
+
+def _each(kind: int, x: ArrayLike) -> Any:
+    """The scalar kernel ``kind`` names of each element of ``x``, as a ufunc would give it:
+    an array of ``x``'s shape, or a scalar for a scalar. A loop kernel, not a numba ufunc:
+    building a ufunc on its first call took 0.04-0.05 s even from numba's cache, where
+    loading a cached kernel takes 0.005 s, and the renders paid it for each of the four
+    on the way in."""
+    array = np.asarray(x, dtype=np.float64)
+    out = np.empty(array.shape)
+    _each_into(kind, np.ascontiguousarray(array).reshape(-1), out.reshape(-1))
+    return out if out.ndim else out[()]
+
+
+@njit(**JIT)
+def _each_into(kind: int, x: np.ndarray, out: np.ndarray) -> None:
+    """``out[i]`` = the scalar kernel ``kind`` of ``x[i]``: one loop per kernel, picked
+    outside it, so that each vectorises."""
+    if kind == _EXP:
+        for i in range(x.size):
+            out[i] = exp(x[i])
+    elif kind == _EXPM1:
+        for i in range(x.size):
+            out[i] = expm1(x[i])
+    elif kind == _LOG10:
+        for i in range(x.size):
+            out[i] = _log10(x[i])
+    else:
+        for i in range(x.size):
+            out[i] = tanh(x[i])
+
+
+@njit(**JIT)
+def _log10(x: float) -> float:
+    """``log10(x)``: ``-inf`` at 0, NaN below; subnormals read as ``TINY``."""
     if not x > 0.0:
         return -np.inf if x == 0.0 else np.nan
     if x == np.inf:
@@ -193,12 +232,6 @@ def tanh(u: float) -> float:
     e = expm1(2.0 * min(abs(u), _TANH_SATURATED))
     t = e / (e + 2.0)
     return t if u >= 0.0 else -t
-
-
-@_ufunc
-def tanh_each(u: float) -> float:
-    """``tanh(u)`` of each element (``tanh``)."""
-    return tanh(u)
 
 
 def sum_of_squares(x: np.ndarray) -> float:

@@ -40,7 +40,7 @@ import numpy as np
 
 from render.dsp.kernel_math import JIT, tanh, tanh_each
 from render.dsp.levels import db_to_gain
-from render.jit import njit, vectorize
+from render.jit import njit
 
 Curve = Literal["tanh", "soft_clip"]
 ALIAS_REJECTION_DB = 60.0
@@ -126,10 +126,17 @@ def _soft_clip(v: float) -> float:
     return clamped - (4.0 / 27.0) * (clamped * clamped * clamped)
 
 
-@vectorize(["float64(float64)"], cache=True)
-def _soft_clip_each(v: float) -> float:
+def _soft_clip_each(v: np.ndarray) -> np.ndarray:
     """``_soft_clip`` of each element."""
-    return _soft_clip(v)
+    out = np.empty(v.shape)
+    _soft_clip_into(np.ascontiguousarray(v, dtype=np.float64).reshape(-1), out.reshape(-1))
+    return out
+
+
+@njit(**JIT)
+def _soft_clip_into(v: np.ndarray, out: np.ndarray) -> None:
+    for i in range(v.size):
+        out[i] = _soft_clip(v[i])
 
 
 def _oversampled_departure(u: np.ndarray, curve: Curve, factor: int, h: np.ndarray) -> np.ndarray:

@@ -20,7 +20,19 @@ from render.dsp.dynamics import (
     gain_computer_db,
     gate,
 )
-from render.dsp.kernel_math import exp, exp_32, ln, ln_32
+from render.dsp.kernel_math import (
+    TINY,
+    exp,
+    exp_32,
+    exp_each,
+    expm1,
+    expm1_each,
+    ln,
+    ln_32,
+    log10_each,
+    tanh,
+    tanh_each,
+)
 from render.dsp.levels import db_to_gain, gain_to_db
 from render.dsp.limiter import (
     limit,
@@ -602,6 +614,30 @@ def test_gate_equals_the_numpy_passes(
     np.testing.assert_allclose(y, numpy_gate(x, **settings, key=key), rtol=1e-12, atol=1e-15)
     gains = gain_db(y, x)[x != 0.0]
     assert np.min(gains) < -20.0 and np.max(gains) > -1e-6  # it closes and opens
+
+
+@pytest.mark.parametrize(
+    ("each", "scalar"), [(exp_each, exp), (expm1_each, expm1), (tanh_each, tanh)]
+)
+def test_elementwise_functions_are_the_scalar_kernel_on_each_element(
+    each: Callable[[object], object], scalar: Callable[[float], float], rng: np.random.Generator
+) -> None:
+    """``exp_each`` and the others give the scalar kernel's bits on every element, in the
+    shape of their argument (a scalar for a scalar), strided or not."""
+    x = rng.uniform(-5.0, 5.0, (3, 8))[:, ::2]
+    expected = np.array([scalar(float(v)) for v in x.flat]).reshape(x.shape)
+    assert np.array_equal(each(x), expected)
+    assert np.array_equal(each(list(x[0])), expected[0])
+    one = each(0.25)
+    assert np.ndim(one) == 0 and one == scalar(0.25)
+
+
+def test_log10_each_is_numpys_within_an_ulp_and_keeps_the_edges() -> None:
+    values = np.geomspace(1e-300, 1e300, 2001)
+    np.testing.assert_array_max_ulp(log10_each(values), np.log10(values), maxulp=2)
+    edges = log10_each(np.array([0.0, -1.0, np.inf, 1e-320]))
+    assert edges[0] == -np.inf and np.isnan(edges[1]) and edges[2] == np.inf
+    assert edges[3] == log10_each(TINY)
 
 
 @pytest.mark.parametrize(
