@@ -566,17 +566,21 @@ def _queue_after(
     if not waiting:
         return pool.submit(block, *args)
     result: Future[None] = Future()
-    left = [len(waiting)]
+    # The count of futures left and the first failure, without a reference to the futures:
+    # each holds this callback, which would make a cycle that only a full collection frees,
+    # and keep every block's arguments (a megabyte each) until it came.
+    left: list[Any] = [len(waiting), None]
     counting = threading.Lock()
 
-    def start(_: Future[None]) -> None:
+    def start(done: Future[None]) -> None:
         with counting:
             left[0] -= 1
+            left[1] = left[1] or _failure(done)
             if left[0]:
                 return  # the last of them to finish starts the block
         if not result.set_running_or_notify_cancel():
             return  # cancelled while it waited
-        if (failure := next(filter(None, map(_failure, waiting)), None)) is not None:
+        if (failure := left[1]) is not None:
             result.set_exception(failure)
             return
         try:

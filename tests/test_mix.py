@@ -6,8 +6,10 @@ far below one 24-bit step (1.2e-7) and only absorbs floating-point rounding.
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -273,3 +275,28 @@ def test_a_strips_blocks_queue_in_order_and_pass_on_a_failure() -> None:
             with pytest.raises(ValueError, match="block 3 failed"):
                 future.result(timeout=5.0)
         assert ran == [0, 1, 2]
+
+
+def test_a_queued_blocks_arguments_are_freed_once_it_has_run() -> None:
+    """A block queued after others holds its arguments (a megabyte of audio each) only
+    until it has run: no reference cycle between the futures and their callbacks keeps
+    them for a full collection of the garbage collector, which may be far off."""
+
+    class Block:
+        pass
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first, second = pool.submit(lambda: None), pool.submit(lambda: None)
+            argument = Block()
+            freed = weakref.ref(argument)
+            last = _queue_after(pool, [first, None, second], lambda block: None, argument)
+            del argument
+            last.result(timeout=5.0)
+        del first, second, last
+        assert freed() is None
+    finally:
+        if collecting:
+            gc.enable()
