@@ -289,12 +289,8 @@ class _Mixer:
                     if listens[bus.node.name]:
                         _settle(queued)
                     name = bus.node.name
-                    x = self._take(self.blocks, name, offset)
-                    if x is None:
-                        x = np.zeros((2, self._block_length(offset)))
-                    apart = self._take(self.apart_blocks, name, offset)
-                    updated = self.updated(name, offset, x.shape[1])
-                    x = self.bus_input(name, x, offset, updated, apart)
+                    updated = self.updated(name, offset, self._block_length(offset))
+                    x = self._streamed_input(name, offset, updated)
                     keys = self._keys(bus.node.chain, offset)
                     arguments = (offset, x, keys) if bus.takes_input else (offset, x.shape[1])
                     last[name] = _queue_after(pool, [last[name]], bus.block, *arguments)
@@ -320,15 +316,18 @@ class _Mixer:
         """The streamed mix bus's block at ``offset``: its input (the workers' partial sums,
         through ``bus_input``), its chain and gain, into the whole-song mix: the bits
         ``finish`` gives the whole input."""
-        n = self._block_length(offset)
-        x = self._take(self.blocks, MIX_BUS, offset)
+        x = self._streamed_input(MIX_BUS, offset, updated)
+        mix = self._buffer(self.buses, MIX_BUS)
+        self._through_mix(stages, x, offset, mix[:, offset : offset + x.shape[1]])
+
+    def _streamed_input(self, name: str, offset: int, updated: np.ndarray | None) -> np.ndarray:
+        """A streamed bus's input block at ``offset``: the workers' partial sums added up
+        (silence where none came), through ``bus_input``."""
+        x = self._take(self.blocks, name, offset)
         if x is None:
-            x = np.zeros((2, n))
-        apart = self._take(self.apart_blocks, MIX_BUS, offset)
-        x = self.bus_input(MIX_BUS, x, offset, updated, apart)
-        for stage in stages:
-            x = stage(x, None)
-        np.multiply(x, self.mix_gain, out=self._buffer(self.buses, MIX_BUS)[:, offset : offset + n])
+            x = np.zeros((2, self._block_length(offset)))
+        apart = self._take(self.apart_blocks, name, offset)
+        return self.bus_input(name, x, offset, updated, apart)
 
     def _take(self, partials: _Partials, name: str, offset: int) -> np.ndarray | None:
         """Bus ``name``'s input block at ``offset`` from ``partials``, once summed (or None):
@@ -544,10 +543,17 @@ class _Mixer:
             return run_chain(chain, mix, self.keys) * self.mix_gain
         for offset in range(0, self.plan.length, BLOCK):
             block = mix[:, offset : offset + BLOCK]
-            for stage, key in zip(stages, self._keys(chain, offset), strict=True):
-                block = stage(block, key)
-            np.multiply(block, self.mix_gain, out=mix[:, offset : offset + BLOCK])
+            self._through_mix(stages, block, offset, block)
         return mix
+
+    def _through_mix(
+        self, stages: list[BlockProcess], x: np.ndarray, offset: int, out: np.ndarray
+    ) -> None:
+        """The mix bus's input block ``x`` at ``offset`` through its chain's ``stages`` (each
+        with its key) and the mix gain, into ``out`` (which may be ``x``)."""
+        for stage, key in zip(stages, self._keys(self.plan.mix_chain, offset), strict=True):
+            x = stage(x, key)
+        np.multiply(x, self.mix_gain, out=out)
 
     def _buffer(self, buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
         """The whole-song buffer ``name`` of ``buffers``, made (silent) on first use (workers
