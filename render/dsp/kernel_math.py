@@ -13,6 +13,7 @@ fastmath (so without FMA contraction), and give the same bits on every CPU."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -186,14 +187,19 @@ _EXP, _EXPM1, _LOG10, _TANH = range(4)
 
 
 def _each(kind: int, x: ArrayLike) -> Any:
-    """The scalar kernel ``kind`` names of each element of ``x``, as a ufunc would give it:
-    an array of ``x``'s shape, or a scalar for a scalar. A loop kernel, not a numba ufunc:
-    building a ufunc on its first call took 0.04-0.05 s even from numba's cache, where
-    loading a cached kernel takes 0.005 s, and the renders paid it for each of the four
-    on the way in."""
+    """The scalar kernel ``kind`` names of each element of ``x`` (``elementwise``)."""
+    return elementwise(lambda flat, out: _each_into(kind, flat, out), x)
+
+
+def elementwise(into: Callable[[np.ndarray, np.ndarray], None], x: ArrayLike) -> Any:
+    """``into(flat, out)``, a loop kernel writing a scalar function of each element of
+    ``flat`` into ``out`` (both 1-D float64), applied to ``x`` as a ufunc would be: an array
+    of ``x``'s shape, or a scalar for a scalar. A loop kernel, not a numba ufunc: building a
+    ufunc on its first call took 0.04-0.05 s even from numba's cache, where loading a cached
+    kernel takes 0.005 s, and the renders paid it for each function on the way in."""
     array = np.asarray(x, dtype=np.float64)
     out = np.empty(array.shape)
-    _each_into(kind, np.ascontiguousarray(array).reshape(-1), out.reshape(-1))
+    into(np.ascontiguousarray(array).reshape(-1), out.reshape(-1))
     return out if out.ndim else out[()]
 
 

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from render.dsp.kernel_math import JIT, tanh, tanh_each
+from render.dsp.kernel_math import JIT, elementwise, tanh, tanh_each
 from render.dsp.levels import db_to_gain
 from render.jit import njit
 
@@ -128,9 +128,7 @@ def _soft_clip(v: float) -> float:
 
 def _soft_clip_each(v: np.ndarray) -> np.ndarray:
     """``_soft_clip`` of each element."""
-    out = np.empty(v.shape)
-    _soft_clip_into(np.ascontiguousarray(v, dtype=np.float64).reshape(-1), out.reshape(-1))
-    return out
+    return elementwise(_soft_clip_into, v)  # type: ignore[no-any-return]
 
 
 @njit(**JIT)
