@@ -437,13 +437,12 @@ def _compress_block(
         m = stop - start
         curve = (rms, rms_pole, link, threshold_db, slope, knee_db, quiet)
         _targets_db(source, start, stop, sos, zi, rows, work, gains, drives, curve, mean_square)
-        first, second = work[0, :m], work[drives - 1, :m]
-        first_state, second_state = reduction_db[0], reduction_db[drives - 1]
-        for i in range(m):
-            first_state = _smooth(first[i], first_state, attack, release)
-            second_state = _smooth(second[i], second_state, attack, release)
-            first[i], second[i] = first_state, second_state
-        reduction_db[0], reduction_db[drives - 1] = first_state, second_state
+        reduction_db[0], reduction_db[drives - 1] = _smooth_both(
+            work[0, :m],
+            work[drives - 1, :m],
+            (reduction_db[0], reduction_db[drives - 1]),
+            (attack, release, attack, release),
+        )
         _apply(x, y, start, stop, work, gains, drives, makeup_db, mix)
 
 
@@ -482,15 +481,34 @@ def _compress_pair_block(
             parts[1], start, stop, sos[1], zi[1], rows, work[1:], gains[1:], 1,
             second_settings[:7], mean_square[1],
         )  # fmt: skip
-        first, second = work[0, :m], work[1, :m]
-        first_state, second_state = reduction_db[0][0], reduction_db[1][0]
-        for i in range(m):
-            first_state = _smooth(first[i], first_state, attack_1, release_1)
-            second_state = _smooth(second[i], second_state, attack_2, release_2)
-            first[i], second[i] = first_state, second_state
-        reduction_db[0][0], reduction_db[1][0] = first_state, second_state
+        reduction_db[0][0], reduction_db[1][0] = _smooth_both(
+            work[0, :m],
+            work[1, :m],
+            (reduction_db[0][0], reduction_db[1][0]),
+            (attack_1, release_1, attack_2, release_2),
+        )
         _apply(parts[0], outputs[0], start, stop, work[:1], gains[:1], 1, makeup_1, mix_1)
         _apply(parts[1], outputs[1], start, stop, work[1:], gains[1:], 1, makeup_2, mix_2)
+
+
+@njit(**JIT)
+def _smooth_both(
+    first: np.ndarray,
+    second: np.ndarray,
+    states: tuple[float, float],
+    times: tuple[float, float, float, float],
+) -> tuple[float, float]:
+    """``first`` and ``second`` (target reductions) smoothed in place (``_smooth``) from
+    ``states``, each with its attack and release (``times``: the first's, then the
+    second's); returns their last states. The two recursions share the loop, so their
+    latencies overlap."""
+    first_state, second_state = states
+    first_attack, first_release, second_attack, second_release = times
+    for i in range(first.size):
+        first_state = _smooth(first[i], first_state, first_attack, first_release)
+        second_state = _smooth(second[i], second_state, second_attack, second_release)
+        first[i], second[i] = first_state, second_state
+    return first_state, second_state
 
 
 @njit(**JIT)
