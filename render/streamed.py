@@ -73,7 +73,11 @@ class StreamedTrack:
         """``block`` before the fader and pan: ``[channels, n]``."""
         x = np.empty((self.channels, n))
         self.place(offset, x)
-        for stage in self.stages:
+        return self.through(x)
+
+    def through(self, x: np.ndarray, first: int = 0) -> np.ndarray:
+        """Block ``x`` through the chain's inserts from ``first`` on."""
+        for stage in self.stages[first:]:
             x = stage(x, None)
         return x
 
@@ -134,12 +138,10 @@ class StreamedPair:
         y = filter_pair(*self.equalizers, x)
         if self.compressors is not None:
             y = compress_pair(*self.compressors, y)
-        outputs = []
-        for track, block in ((self.first, y[:channels]), (self.second, y[channels:])):
-            for stage in track.stages[self.shared :]:
-                block = stage(block, None)
-            outputs.append(block)
-        return outputs[0], outputs[1]
+        return (
+            self.first.through(y[:channels], self.shared),
+            self.second.through(y[channels:], self.shared),
+        )
 
     def close(self) -> None:
         self.first.close()
